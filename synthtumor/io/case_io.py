@@ -25,7 +25,9 @@ __all__ = [
     "save_case",
     "check_ct_intensities",
     "case_id_from_path",
+    "is_dicom_folder",
     "write_json_atomic",
+    "write_text_atomic",
     "write_cases_index",
     "CASE_FILES",
 ]
@@ -42,6 +44,19 @@ CASE_FILES = {
 CT_MIN_BELOW_HU = -200.0
 #: Default label map for a bare image/label pair: Decathlon Task03 / LiTS (1 organ, 2 tumour).
 DEFAULT_LABEL_MAP = LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
+
+
+def is_dicom_folder(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a folder holding at least one file with the DICOM preamble."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return False
+    for item in folder.iterdir():
+        if item.is_file():
+            with open(item, "rb") as handle:
+                if handle.read(132)[128:132] == b"DICM":
+                    return True
+    return False
 
 
 def case_id_from_path(path: str | os.PathLike) -> str:
@@ -173,20 +188,36 @@ def load_case(
     return Case(image=image, affine=affine, case_id=case, phase=phase, source=source, **masks)
 
 
-def write_json_atomic(data: Any, path: Path) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it into place."""
+def write_text_atomic(text: str, path: Path) -> None:
+    """Write text to a temporary file beside ``path``, then rename it into place."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
+def write_json_atomic(data: Any, path: Path) -> None:
+    """Write JSON atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(json.dumps(data, indent=2, sort_keys=False) + "\n", path)
+
+
 def save_case(
-    case: Case, root: str | os.PathLike, *, extra_meta: dict[str, Any] | None = None
+    case: Case,
+    root: str | os.PathLike,
+    *,
+    extra_meta: dict[str, Any] | None = None,
+    extra_labels: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write ``case`` as the case folder ``<root>/<case_id>/`` (see module docstring).
 
     Files are written in the source file's orientation, affine and header where the case came
     from NIfTI; each through a temporary name and ``os.replace``; ``case.json`` last.
+
+    Args:
+        case: the case to write.
+        root: the dataset folder.
+        extra_meta: further JSON-able keys for ``case.json``.
+        extra_labels: further integer volumes on the case's grid, written as ``<name>.nii.gz``
+            (uint8 when the values fit, else int16) before ``case.json``.
 
     Returns:
         The case folder.
@@ -210,6 +241,9 @@ def save_case(
             write_nifti(mask.astype(np.uint8), case.affine, path, source=source, dtype=np.uint8)
         elif path.exists():
             path.unlink()
+    for name, volume in (extra_labels or {}).items():
+        dtype = np.uint8 if int(volume.max(initial=0)) < 256 and int(volume.min(initial=0)) >= 0 else np.int16
+        write_nifti(volume, case.affine, folder / f"{name}.nii.gz", source=source, dtype=dtype)
     meta = {
         "case_id": case.case_id,
         "phase": case.phase.value,

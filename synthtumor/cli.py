@@ -1,0 +1,147 @@
+"""The ``synthtumor`` command.
+
+Subcommands: ``phantom`` (write a phantom cohort), ``info`` (what a scan or dataset holds) and
+``demo`` (the main job on the embedded default). Errors a user can cause print one line naming
+the case and the fix, without a traceback, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from synthtumor import __version__
+from synthtumor.errors import SynthTumorError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USER_ERROR = 2
+
+
+def _add_phantom_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="run seed; case i derives from (seed, i) (default 0)")
+    p.add_argument("--phase", default=None, choices=["native", "arterial", "portal", "delayed"],
+                   help="contrast phase (default: the config's, portal)")
+    p.add_argument("--spacing", type=float, nargs=3, metavar=("X", "Y", "Z"), default=None,
+                   help="voxel size in mm (default 1.5 1.5 2.0)")
+    p.add_argument("--fov", type=float, nargs=3, metavar=("X", "Y", "Z"), default=None,
+                   help="field of view in mm (default 360 280 220)")
+    p.add_argument("--config", type=Path, default=None, help="phantom config YAML (default configs/phantom/default.yaml)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``synthtumor`` command."""
+    parser = argparse.ArgumentParser(
+        prog="synthtumor",
+        description="Realistic synthetic tumours in healthy CT scans.",
+    )
+    parser.add_argument("--version", action="version", version=f"synthtumor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("phantom", help="write a cohort of procedural abdominal CT phantoms",
+                       description="Write procedural abdominal CT phantoms (NOT patient data) as a "
+                       "case-folder dataset: image, label (0/1/2), vessels, anatomy, dataset.json.")
+    p.add_argument("out", type=Path, help="output dataset folder")
+    p.add_argument("--n", type=int, default=1, help="number of cases (default 1)")
+    p.add_argument("--lesions", type=int, default=None,
+                   help="reference lesions per case, a stand-in for real tumours (default 0)")
+    p.add_argument("--preview", action="store_true", help="write a PNG preview per case")
+    _add_phantom_options(p)
+
+    p = sub.add_parser("info", help="summarise a scan, a DICOM folder or a dataset",
+                       description="Print shape, spacing, orientation, volumes and organ HU for "
+                       "a NIfTI file, a DICOM series folder, a case folder or a whole dataset.")
+    p.add_argument("path", type=Path)
+    p.add_argument("--label-map", default=None,
+                   help="label-map YAML or preset name (e.g. totalsegmentator)")
+    p.add_argument("--phase", default=None, help="contrast phase of the scans")
+    p.add_argument("--json", action="store_true", help="one JSON object per case")
+    p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
+
+    p = sub.add_parser("demo", help="run the main job on the embedded phantom (no data needed)",
+                       description="Build a small phantom cohort with reference lesions, write "
+                       "previews and print its summary.")
+    p.add_argument("--out", type=Path, default=Path("synthtumor-demo"), help="output folder")
+    p.add_argument("--n", type=int, default=3, help="number of phantom cases (default 3)")
+    _add_phantom_options(p)
+    return parser
+
+
+def _phantom_config(args: argparse.Namespace, lesions: int | None):
+    from dataclasses import replace
+
+    from synthtumor.config_paths import config_dir
+    from synthtumor.phantom import PhantomConfig
+
+    path = args.config or config_dir("phantom") / "default.yaml"
+    config = PhantomConfig.from_yaml(path)
+    changes = {}
+    if args.phase is not None:
+        changes["phase"] = args.phase
+    if args.spacing is not None:
+        changes["spacing"] = tuple(args.spacing)
+    if args.fov is not None:
+        changes["field_of_view"] = tuple(args.fov)
+    if lesions is not None:
+        changes["n_lesions"] = lesions
+    return replace(config, **changes) if changes else config
+
+
+def _run_phantom(args: argparse.Namespace) -> int:
+    from synthtumor.commands.info import format_table
+    from synthtumor.commands.phantom_cohort import write_phantom_cohort
+
+    config = _phantom_config(args, args.lesions)
+    rows = write_phantom_cohort(args.out, args.n, args.seed, config, workers=args.workers,
+                                preview=args.preview, quiet=args.quiet)
+    if not args.quiet:
+        print(format_table(rows))
+        print(f"wrote {len(rows)} phantom case(s) to {args.out}")
+    return 0
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from synthtumor.commands.info import format_table, iter_cases, summarise_case
+
+    rows = []
+    for case in iter_cases(args.path, args.label_map, phase=args.phase, expect_ct=not args.no_ct_check):
+        row = summarise_case(case)
+        if args.json:
+            print(json.dumps(row), flush=True)
+        rows.append(row)
+    if not args.json:
+        print(format_table(rows))
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from synthtumor.commands.demo import run_demo
+
+    config = _phantom_config(args, lesions=None)
+    run_demo(args.out, n=args.n, seed=args.seed, config=config, workers=args.workers, quiet=args.quiet)
+    return 0
+
+
+_COMMANDS = {"phantom": _run_phantom, "info": _run_info, "demo": _run_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except SynthTumorError as exc:
+        print(f"synthtumor {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to finish (completed cases are kept)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

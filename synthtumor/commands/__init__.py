@@ -1,0 +1,1 @@
+"""The work behind each ``synthtumor`` subcommand, callable from Python too."""

@@ -1,0 +1,55 @@
+"""The `synthtumor` command: user errors print one line and exit 2; info reads what IO reads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from synthtumor.cli import main
+
+from tests.conftest import toy_volume, write_nifti_file
+
+AFFINE = np.diag([0.8, 0.8, 2.5, 1.0])
+
+
+def test_info_json_on_a_nifti_file(tmp_path, capsys):
+    image, _ = toy_volume()
+    write_nifti_file(tmp_path / "scan.nii.gz", image, AFFINE, np.int16)
+    assert main(["info", str(tmp_path / "scan.nii.gz"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert row["case_id"] == "scan" and row["shape"] == list(image.shape)
+    assert row["spacing"] == [0.8, 0.8, 2.5] and row["orientation"] == "RAS"
+    for key in ("organ_ml", "vessel_ml", "tumor_ml", "hu_organ_median", "phase"):
+        assert key in row
+
+
+def test_info_on_the_real_scan_with_the_totalsegmentator_map(totalseg_example, tmp_path, capsys):
+    (tmp_path / "imagesTr").mkdir()
+    (tmp_path / "labelsTr").mkdir()
+    (tmp_path / "imagesTr" / "ts_0000.nii.gz").symlink_to(totalseg_example / "ct.nii.gz")
+    (tmp_path / "labelsTr" / "ts.nii.gz").symlink_to(totalseg_example / "seg.nii.gz")
+    assert main(["info", str(tmp_path), "--label-map", "totalsegmentator", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert row["organ_ml"] == pytest.approx(41_692 * 0.027, rel=1e-3)
+    assert 30 < row["hu_organ_median"] < 60
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["info", "{tmp}/absent.nii.gz"], "not found"),
+        (["info", "{tmp}"], "no dataset layout"),
+        (["info", "{tmp}/mr.nii.gz"], "does not look like CT"),
+        (["info", "{tmp}/mr.nii.gz", "--no-ct-check", "--label-map", "nope"], "no label-map preset"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys, argv, words):
+    image, _ = toy_volume()
+    write_nifti_file(tmp_path / "mr.nii.gz", image + 1000.0, AFFINE, np.float32)
+    status = main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert words in err and "Traceback" not in err
+    assert err.startswith("synthtumor info: error:")
