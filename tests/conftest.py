@@ -49,3 +49,45 @@ def write_nifti_file(path: Path, data: np.ndarray, affine: np.ndarray, dtype=Non
     img.set_sform(affine, 1)
     nib.save(img, str(path))
     return path
+
+
+def blob_case(spacing=(1.0, 1.0, 1.0), size_mm=(150.0, 130.0, 120.0), phase="portal", seed=0,
+              noise=12.0, vessels=True, tumor=False, avoid=False):
+    """A liver-like ellipsoid (radii ~55 x 45 x 45 mm) with two straight vessels, in HU.
+
+    The parenchyma sits at 100 HU with Gaussian-smoothed noise of std ``noise``; vessels are
+    170 HU tubes of radius 4 mm; background 40 HU inside a body, -1000 HU air at the border.
+    """
+    from scipy import ndimage as ndi
+
+    from synthtumor import Case
+
+    rng = np.random.default_rng(seed)
+    spacing = np.asarray(spacing, float)
+    shape = tuple(int(round(s / d)) for s, d in zip(size_mm, spacing))
+    grids = np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * d for n, d in zip(shape, spacing)], indexing="ij")
+    x, y, z = grids
+    organ = (x / 55) ** 2 + (y / 45) ** 2 + (z / 45) ** 2 <= 1
+    vessel = np.zeros(shape, bool)
+    if vessels:
+        vessel |= (y - 5) ** 2 + (z + 10) ** 2 <= 16  # along x
+        vessel |= (x + 15) ** 2 + (y + 10) ** 2 <= 16  # along z
+        vessel &= organ
+    image = np.full(shape, 40.0, np.float32)
+    white = rng.standard_normal(shape).astype(np.float32)
+    smooth = ndi.gaussian_filter(white, 0.8 / spacing)
+    smooth *= noise / smooth.std()
+    image[organ] = 100.0
+    image[vessel] = 170.0
+    image += smooth
+    image[:2] = -1000.0
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, 3] = -(np.array(shape) - 1) / 2 * spacing
+    kw = {}
+    if tumor:
+        t = (((x - 25) / 8) ** 2 + (y / 8) ** 2 + (z / 8) ** 2) <= 1
+        kw["tumor"] = t & organ & ~vessel
+    if avoid:
+        kw["avoid"] = ((x + 25) ** 2 + (y - 20) ** 2 + z**2) <= 64
+    return Case(image=image, affine=affine, case_id=f"blob{seed}", organ=organ,
+                vessels=vessel if vessels else None, phase=phase, **kw)

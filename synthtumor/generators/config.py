@@ -1,0 +1,254 @@
+"""Heuristic generator presets: YAML in ``configs/generators/``, validated dataclasses here.
+
+Every random parameter is a law written as ``[a, b]`` (uniform ``U(a, b)``; for counts the
+integers ``U{a..b}``) or, for categorical choices, a mapping of weights. Overrides passed to
+:meth:`GeneratorConfig.from_preset` are deep-merged into the YAML before validation, e.g.
+``from_preset("liver_metastasis", placement={"vessel_clearance_mm": 4})``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from synthtumor.config_paths import config_dir
+from synthtumor.errors import ConfigError
+from synthtumor.lesions.placement import PlacementRules
+from synthtumor.lesions.spec import PATTERNS, SIZE_CLASSES
+
+__all__ = ["Range", "AppearanceLaw", "GeneratorConfig", "list_presets", "PHASE_KEYS"]
+
+PHASE_KEYS = ("native", "arterial", "portal", "delayed", "default")
+
+
+def _range(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> tuple[float, float]:
+    if isinstance(value, (int, float)):
+        value = (value, value)
+    try:
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a range [low, high], got {value!r}.") from None
+    if a > b:
+        raise ConfigError(f"{name}: low {a} is above high {b}.", fix="write [low, high].")
+    if (lo is not None and a < lo) or (hi is not None and b > hi):
+        raise ConfigError(f"{name} = [{a}, {b}] lies outside [{lo}, {hi}].")
+    return (a, b)
+
+
+Range = tuple[float, float]
+
+
+def _weights(value: Any, name: str, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(f"{name} must be a non-empty mapping of weights.")
+    out = {}
+    for key, weight in value.items():
+        if allowed is not None and key not in allowed:
+            raise ConfigError(f"{name}: unknown key {key!r}.", fix=f"use keys from {list(allowed)}.")
+        if not isinstance(weight, (int, float)) or weight < 0:
+            raise ConfigError(f"{name}.{key} must be a weight >= 0, got {weight!r}.")
+        out[str(key)] = float(weight)
+    if sum(out.values()) <= 0:
+        raise ConfigError(f"{name}: the weights sum to 0.")
+    return out
+
+
+@dataclass(frozen=True)
+class AppearanceLaw:
+    """How lesions look in one phase (HU relative to the parenchyma median unless said).
+
+    Attributes:
+        patterns: weights of ``PATTERNS``.
+        contrast_hu: ``U(a, b)`` viable-tissue contrast (HU); ignored when ``target_hu`` is set.
+        target_hu: ``U(a, b)`` absolute HU of the lesion (cysts: water), or None.
+        texture: ``U(a, b)`` internal texture amplitude as a multiple of the scan's noise sigma.
+        texture_scale_mm: ``U(a, b)`` texture correlation length (mm).
+        necrosis_fraction: ``U(a, b)`` necrotic fraction of the radius (necrotic_core).
+        necrosis_hu: ``U(a, b)`` absolute HU of necrosis.
+        rim_hu: ``U(a, b)`` extra HU of rim / capsule / nodules.
+        rim_width_mm: ``U(a, b)`` rim or capsule thickness (mm).
+        calcification_prob: probability that a lesion has calcifications (then ``U{1..3}``).
+        calcification_hu: ``U(a, b)`` extra HU of a calcification speck.
+    """
+
+    patterns: dict[str, float]
+    contrast_hu: Range = (-40.0, -20.0)
+    target_hu: Range | None = None
+    texture: Range = (0.5, 1.0)
+    texture_scale_mm: Range = (1.5, 3.0)
+    necrosis_fraction: Range = (0.3, 0.6)
+    necrosis_hu: Range = (10.0, 25.0)
+    rim_hu: Range = (0.0, 0.0)
+    rim_width_mm: Range = (1.5, 3.0)
+    calcification_prob: float = 0.0
+    calcification_hu: Range = (200.0, 600.0)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> AppearanceLaw:
+        """Validate one phase's appearance mapping."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {unknown}.", fix=f"use {sorted(known)}.")
+        kw: dict[str, Any] = {"patterns": _weights(data.get("patterns", {"homogeneous": 1}), f"{where}.patterns", PATTERNS)}
+        limits = {"texture": (0, 10), "texture_scale_mm": (0.1, 50), "necrosis_fraction": (0, 0.95),
+                  "rim_width_mm": (0.1, 20), "contrast_hu": (-500, 500), "target_hu": (-200, 500),
+                  "necrosis_hu": (-200, 200), "rim_hu": (-300, 500), "calcification_hu": (0, 2000)}
+        for key, (lo, hi) in limits.items():
+            if key in data and data[key] is not None:
+                kw[key] = _range(data[key], f"{where}.{key}", lo, hi)
+        prob = float(data.get("calcification_prob", 0.0))
+        if not 0 <= prob <= 1:
+            raise ConfigError(f"{where}.calcification_prob must be in [0, 1], got {prob}.")
+        kw["calcification_prob"] = prob
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """A heuristic generator preset (see configs/generators/*.yaml for documented examples).
+
+    Attributes:
+        name: preset name.
+        organ: the organ it is meant for (informative; the case's organ mask is used).
+        size_classes_mm: base radius per size class (mm).
+        size_jitter: the base radius is multiplied by ``U(a, b)``.
+        axis_jitter: each semi-axis is then multiplied by ``U(a, b)``.
+        counts: lesions per size class, ``U{a..b}``; at least one lesion per call in total.
+        lobulation: ``U(a, b)`` surface lobe amplitude (fraction of the radius).
+        irregularity: ``U(a, b)`` smooth surface perturbation amplitude (fraction).
+        edge_width_mm: ``U(a, b)`` 10-90 % edge width before voxel partial volume (mm).
+        mass_effect_min_radius_mm: lesions with equivalent radius at or above this push
+            their surroundings (mm).
+        mass_effect_strength: ``U(a, b)`` push amplitude (fraction of the radius, < 1).
+        placement: placement rules.
+        appearance: per phase (``native``, ``arterial``, ``portal``, ``delayed``, ``default``).
+        blend: for a mixed preset: weights of other presets; each lesion draws its preset.
+    """
+
+    name: str
+    organ: str = "liver"
+    description: str = ""
+    size_classes_mm: dict[str, float] = field(default_factory=lambda: dict(SIZE_CLASSES))
+    size_jitter: Range = (0.75, 1.25)
+    axis_jitter: Range = (0.85, 1.15)
+    counts: dict[str, tuple[int, int]] = field(default_factory=lambda: {"small": (1, 1)})
+    lobulation: Range = (0.0, 0.2)
+    irregularity: Range = (0.02, 0.08)
+    edge_width_mm: Range = (1.0, 2.5)
+    mass_effect_min_radius_mm: float = 15.0
+    mass_effect_strength: Range = (0.0, 0.0)
+    placement: PlacementRules = field(default_factory=PlacementRules)
+    appearance: dict[str, AppearanceLaw] = field(default_factory=dict)
+    blend: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GeneratorConfig:
+        """Validate a preset mapping (the YAML's content).
+
+        Raises:
+            ConfigError: unknown keys or out-of-range values, naming the key and the fix.
+        """
+        data = dict(data)
+        name = str(data.pop("name", "custom"))
+        known = set(cls.__dataclass_fields__) - {"name"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"preset {name!r}: unknown keys {unknown}.", fix=f"use {sorted(known)}.")
+        kw: dict[str, Any] = {"name": name}
+        for key in ("organ", "description"):
+            if key in data:
+                kw[key] = str(data[key])
+        if "size_classes_mm" in data:
+            sizes = _weights(data["size_classes_mm"], f"{name}.size_classes_mm")
+            if min(sizes.values()) <= 0:
+                raise ConfigError(f"{name}.size_classes_mm: radii must be > 0 mm.")
+            kw["size_classes_mm"] = sizes
+        classes = kw.get("size_classes_mm", SIZE_CLASSES)
+        for key, (lo, hi) in {"size_jitter": (0.1, 10), "axis_jitter": (0.1, 10), "lobulation": (0, 0.5),
+                              "irregularity": (0, 0.35), "edge_width_mm": (0, 20),
+                              "mass_effect_strength": (0, 0.6)}.items():
+            if key in data:
+                kw[key] = _range(data[key], f"{name}.{key}", lo, hi)
+        if "mass_effect_min_radius_mm" in data:
+            kw["mass_effect_min_radius_mm"] = float(data["mass_effect_min_radius_mm"])
+        if "counts" in data:
+            counts = {}
+            for cls_name, law in (data["counts"] or {}).items():
+                if cls_name not in classes:
+                    raise ConfigError(f"{name}.counts: unknown size class {cls_name!r}.", fix=f"use {sorted(classes)}.")
+                a, b = _range(law, f"{name}.counts.{cls_name}", 0, 1000)
+                if a != int(a) or b != int(b):
+                    raise ConfigError(f"{name}.counts.{cls_name} must be whole numbers.")
+                counts[cls_name] = (int(a), int(b))
+            if not counts or max(b for _, b in counts.values()) < 1:
+                raise ConfigError(f"{name}.counts allows no lesion at all.", fix="give some class a count >= 1.")
+            kw["counts"] = counts
+        if "placement" in data:
+            placement = dict(data["placement"] or {})
+            unknown = sorted(set(placement) - set(PlacementRules.__dataclass_fields__))
+            if unknown:
+                raise ConfigError(f"{name}.placement: unknown keys {unknown}.")
+            kw["placement"] = PlacementRules(**placement)
+        appearance = {}
+        for phase, law in (data.get("appearance") or {}).items():
+            if phase not in PHASE_KEYS:
+                raise ConfigError(f"{name}.appearance: unknown phase {phase!r}.", fix=f"use {list(PHASE_KEYS)}.")
+            appearance[phase] = AppearanceLaw.from_dict(law or {}, f"{name}.appearance.{phase}")
+        kw["appearance"] = appearance
+        if data.get("blend"):
+            kw["blend"] = _weights(data["blend"], f"{name}.blend")
+        if not appearance and not kw.get("blend"):
+            raise ConfigError(f"preset {name!r} gives neither an appearance nor a blend of presets.")
+        if appearance and "default" not in appearance:
+            raise ConfigError(f"{name}.appearance needs a 'default' entry for unlisted phases.")
+        return cls(**kw)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> GeneratorConfig:
+        """Load ``configs/generators/<name>.yaml`` (or a YAML path) with deep-merged overrides.
+
+        Raises:
+            ConfigError: unknown preset or invalid values.
+        """
+        return cls.from_dict(_deep_merge(load_preset_dict(name), overrides))
+
+    def law_for(self, phase: str) -> AppearanceLaw:
+        """The appearance law of ``phase`` (or the default one)."""
+        return self.appearance.get(phase, self.appearance["default"])
+
+
+def list_presets() -> list[str]:
+    """Names of the presets in ``configs/generators/``."""
+    return sorted(p.stem for p in config_dir("generators").glob("*.yaml"))
+
+
+def load_preset_dict(name: str) -> dict[str, Any]:
+    """The raw mapping of a preset name or YAML path."""
+    path = Path(name)
+    if not (name.endswith((".yaml", ".yml")) and path.is_file()):
+        path = config_dir("generators") / f"{name}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown generator preset {name!r}.", fix=f"use one of {list_presets()} or a YAML path.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"preset {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"preset {path} must hold a mapping.")
+    data.setdefault("name", path.stem)
+    return data
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

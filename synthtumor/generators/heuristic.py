@@ -1,0 +1,177 @@
+"""The heuristic generator: analytic shapes and textures, vessel-aware placement, mass effect.
+
+Sampling laws (one call; all draws from the ``rng`` passed in, in a fixed order):
+
+* per size class, largest first: ``n ~ U{a..b}`` lesions (``counts``); if every class drew 0, one
+  lesion of the class with the largest upper bound;
+* per lesion: the preset (``blend`` weights, for ``mixed``); base radius
+  ``r0 = size_classes_mm[class] * U(size_jitter)``; semi-axes ``r0 * U(axis_jitter)`` each;
+  orientation uniform on SO(3) (a normalised Gaussian quaternion); ``lobulation``,
+  ``irregularity`` and ``edge_width_mm`` from their ``U(a, b)``; subcapsular with probability
+  ``subcapsular_prob``; mass effect ``U(mass_effect_strength)`` when the equivalent radius is
+  at least ``mass_effect_min_radius_mm``, else 0; shape and texture seeds ``U{0..2^31-1}``;
+* appearance in the case's phase: pattern by weight; contrast ``U(contrast_hu)`` or
+  ``U(target_hu) - parenchyma median``; texture amplitude ``U(texture) * noise sigma``; the rest
+  as :class:`~synthtumor.generators.config.AppearanceLaw` says;
+* a centre from :func:`~synthtumor.lesions.placement.draw_centre`; with no room, the
+  ``on_no_room`` policy: ``shrink`` (radii x 0.8 until ``min_radius_mm``, then an error),
+  ``skip`` (the lesion is left out), or ``error``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from synthtumor.anatomy import Prepared
+from synthtumor.generators.base import LesionGenerator, NoRoomError
+from synthtumor.generators.config import AppearanceLaw, GeneratorConfig
+from synthtumor.lesions.mass_effect import ZONE_FACTOR
+from synthtumor.lesions.placement import PlacedLesion, draw_centre, prior_weights
+from synthtumor.lesions.render import RenderResult, render_lesions
+from synthtumor.lesions.spec import IntensitySpec, TumorSpec
+
+__all__ = ["HeuristicGenerator", "random_rotation", "draw_intensity"]
+
+_SHRINK = 0.8
+_MAX_SEED = 2**31 - 1
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A rotation matrix uniform on SO(3) (from a normalised Gaussian quaternion)."""
+    w, x, y, z = rng.standard_normal(4) / 1.0
+    norm = np.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / norm, x / norm, y / norm, z / norm
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def _u(rng: np.random.Generator, law: tuple[float, float]) -> float:
+    return float(rng.uniform(law[0], law[1])) if law[1] > law[0] else float(law[0])
+
+
+def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu: float, median_hu: float) -> IntensitySpec:
+    """Draw one lesion's appearance from a phase's law (always the same number of draws)."""
+    names = list(law.patterns)
+    weights = np.array([law.patterns[n] for n in names])
+    pattern = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    contrast = _u(rng, law.contrast_hu)
+    target = _u(rng, law.target_hu) if law.target_hu is not None else None
+    texture = _u(rng, law.texture) * noise_sigma_hu
+    has_calcification = rng.random() < law.calcification_prob
+    n_calc = int(rng.integers(1, 4))
+    return IntensitySpec(
+        pattern=pattern,
+        contrast_hu=target - median_hu if target is not None else contrast,
+        texture_hu=texture,
+        texture_scale_mm=_u(rng, law.texture_scale_mm),
+        necrosis_fraction=_u(rng, law.necrosis_fraction) if pattern == "necrotic_core" else 0.0,
+        necrosis_hu=_u(rng, law.necrosis_hu),
+        rim_hu=_u(rng, law.rim_hu),
+        rim_width_mm=_u(rng, law.rim_width_mm),
+        calcifications=n_calc if has_calcification else 0,
+        calcification_hu=_u(rng, law.calcification_hu),
+    )
+
+
+class HeuristicGenerator(LesionGenerator):
+    """Lesions from a preset (see module docstring for every sampling law).
+
+    Args:
+        config: the preset.
+        block_mm: placement block size (mm).
+    """
+
+    name = "heuristic"
+
+    def __init__(self, config: GeneratorConfig, block_mm: float = 2.0) -> None:
+        super().__init__(block_mm=block_mm)
+        self.config = config
+        self.members = {name: GeneratorConfig.from_preset(name) for name in config.blend}
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> HeuristicGenerator:
+        """``HeuristicGenerator.from_preset("liver_metastasis", placement={...})``."""
+        return cls(GeneratorConfig.from_preset(name, **overrides))
+
+    def _counts(self, rng: np.random.Generator) -> list[tuple[str, int]]:
+        cfg = self.config
+        order = sorted(cfg.counts, key=lambda c: -cfg.size_classes_mm[c])
+        counts = [(c, int(rng.integers(cfg.counts[c][0], cfg.counts[c][1] + 1))) for c in order]
+        if sum(n for _, n in counts) == 0:
+            widest = max(order, key=lambda c: cfg.counts[c][1])
+            counts = [(c, 1 if c == widest else 0) for c, _ in counts]
+        return counts
+
+    def _member(self, rng: np.random.Generator) -> GeneratorConfig:
+        if not self.config.blend:
+            return self.config
+        names = list(self.config.blend)
+        weights = np.array([self.config.blend[n] for n in names])
+        return self.members[names[int(rng.choice(len(names), p=weights / weights.sum()))]]
+
+    def sample(self, prepared: Prepared, rng: np.random.Generator) -> list[TumorSpec]:
+        """Draw lesions for one output case (see module docstring).
+
+        Raises:
+            NoRoomError: a lesion finds no valid place and the policy is ``error`` (or
+                ``shrink`` reached the minimum radius).
+        """
+        cfg = self.config
+        rules = cfg.placement
+        weights = prior_weights(prepared, rules.location_prior)
+        phase = prepared.case.phase.value
+        placed: list[PlacedLesion] = []
+        specs: list[TumorSpec] = []
+        for size_class, count in self._counts(rng):
+            for _ in range(count):
+                member = self._member(rng)
+                base = cfg.size_classes_mm[size_class] * _u(rng, cfg.size_jitter)
+                radii = base * rng.uniform(cfg.axis_jitter[0], cfg.axis_jitter[1], 3)
+                rotation = random_rotation(rng)
+                lobulation = _u(rng, member.lobulation)
+                irregularity = _u(rng, member.irregularity)
+                edge = _u(rng, member.edge_width_mm)
+                subcapsular = bool(rng.random() < rules.subcapsular_prob)
+                strength = _u(rng, member.mass_effect_strength)
+                seeds = rng.integers(0, _MAX_SEED, size=2)
+                intensity = draw_intensity(member.law_for(phase), rng, prepared.noise_sigma_hu,
+                                           prepared.parenchyma_median_hu)
+                centre = None
+                while True:
+                    eq_radius = float(np.prod(radii) ** (1 / 3))
+                    mass = strength if eq_radius >= member.mass_effect_min_radius_mm else 0.0
+                    extent = float(radii.max()) * (1 + lobulation + irregularity)
+                    zone = ZONE_FACTOR * extent if mass > 0 else 0.0
+                    centre = draw_centre(prepared, extent, zone, subcapsular, rules, placed, rng, weights)
+                    if centre is not None or rules.on_no_room != "shrink" or radii.min() * _SHRINK < rules.min_radius_mm:
+                        break
+                    radii = radii * _SHRINK
+                if centre is None:
+                    if rules.on_no_room == "skip":
+                        continue
+                    raise NoRoomError(
+                        f"no room for a {size_class} lesion (radius {radii.max():.1f} mm, vessel "
+                        f"clearance {rules.vessel_clearance_mm} mm, boundary margin "
+                        f"{rules.boundary_margin_mm} mm) in an organ of {prepared.case.volume_ml(prepared.organ):.0f} mL.",
+                        case=prepared.case.case_id,
+                        fix="use smaller size classes or counts, lower the clearance or margin, "
+                        "or set placement.on_no_room to skip.",
+                    )
+                placed.append(PlacedLesion(centre, extent, zone))
+                specs.append(TumorSpec(
+                    centre_mm=tuple(centre), radii_mm=tuple(radii), rotation=tuple(map(tuple, rotation)),
+                    size_class=size_class, shape_seed=int(seeds[0]), texture_seed=int(seeds[1]),
+                    lobulation=lobulation, irregularity=irregularity, edge_width_mm=edge,
+                    mass_effect=mass, subcapsular=subcapsular, intensity=intensity,
+                    preset=member.name, vessel_clearance_mm=rules.vessel_clearance_mm,
+                ))
+        return specs
+
+    def render_result(self, prepared: Prepared, specs: list[TumorSpec]) -> RenderResult:
+        """Draw ``specs`` (pure; see :func:`synthtumor.lesions.render.render_lesions`)."""
+        return render_lesions(prepared, specs)

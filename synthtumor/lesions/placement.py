@@ -1,0 +1,178 @@
+"""Where a lesion may go: inside the organ, clear of vessels, of `avoid` and of other lesions.
+
+Candidates are the organ's placement blocks (see :mod:`synthtumor.anatomy`); a centre is a
+block centre plus a uniform jitter within its block, ``c = b + A (U(-1/2, 1/2)^3 * step)``. A
+block is valid for a lesion of maximum extent ``E`` (mm) when the lower bounds of its distances
+satisfy
+
+* organ boundary: ``>= E + boundary_margin_mm`` (or ``>= 0.25 E`` for a subcapsular lesion,
+  which is then clipped to the organ);
+* vessels: ``>= E + vessel_clearance_mm + h`` (``h`` half a voxel diagonal, for the nearest-
+  neighbour resampling of a mass effect);
+* existing tumours and ``avoid``: ``>= E + min_gap_mm``, or ``>= Z`` (the mass-effect zone radius)
+  when the lesion pushes its surroundings;
+* earlier lesions of the same call: centre distance ``>= max(E + E_j + gap, Z + E_j, Z_j + E)``
+  (only the zone terms when ``allow_confluent``).
+
+Blocks are drawn uniformly, or with probability proportional to the location prior's weight
+(rejection sampling against the largest weight); after a few batches of rejections every
+block is checked at once. Because the bounds are conservative, a lesion placed here keeps its
+clearances exactly, with no full-resolution distance transform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from synthtumor.anatomy import Prepared
+from synthtumor.errors import ConfigError
+
+__all__ = ["PlacementRules", "PlacedLesion", "draw_centre", "prior_weights", "PRIOR_SIDES"]
+
+#: Location-prior keys and the world axis / sign they select (RAS+).
+PRIOR_SIDES = {
+    "right": (0, 1), "left": (0, -1), "anterior": (1, 1),
+    "posterior": (1, -1), "superior": (2, 1), "inferior": (2, -1),
+}
+_BATCH = 64
+_BATCHES = 6
+
+
+@dataclass(frozen=True)
+class PlacementRules:
+    """Placement constraints (mm) and what to do when nothing fits.
+
+    Attributes:
+        boundary_margin_mm: minimum distance from the lesion to the organ surface (mm).
+        subcapsular_prob: probability that a lesion may reach the capsule instead.
+        vessel_clearance_mm: minimum distance from any lesion voxel to a vessel voxel (mm).
+        min_gap_mm: minimum gap to existing tumours, ``avoid`` and other new lesions (mm).
+        allow_confluent: new lesions may touch and overlap each other.
+        on_no_room: ``shrink`` (retry smaller, down to ``min_radius_mm``), ``skip`` or ``error``.
+        min_radius_mm: the smallest radius ``shrink`` goes down to (mm).
+        location_prior: weights by organ half, e.g. ``{"right": 2, "left": 1}`` (keys from
+            ``PRIOR_SIDES``; halves split at the organ's median coordinate). Empty: uniform.
+    """
+
+    boundary_margin_mm: float = 2.0
+    subcapsular_prob: float = 0.1
+    vessel_clearance_mm: float = 2.0
+    min_gap_mm: float = 2.0
+    allow_confluent: bool = False
+    on_no_room: str = "shrink"
+    min_radius_mm: float = 2.5
+    location_prior: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("boundary_margin_mm", "vessel_clearance_mm", "min_gap_mm"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"placement.{name} must be >= 0 mm, got {getattr(self, name)}.")
+        if not 0.0 <= self.subcapsular_prob <= 1.0:
+            raise ConfigError(f"placement.subcapsular_prob must be in [0, 1], got {self.subcapsular_prob}.")
+        if self.on_no_room not in ("shrink", "skip", "error"):
+            raise ConfigError(f"placement.on_no_room must be shrink, skip or error, got {self.on_no_room!r}.")
+        if self.min_radius_mm <= 0:
+            raise ConfigError("placement.min_radius_mm must be > 0.")
+        for key, weight in self.location_prior.items():
+            if key not in PRIOR_SIDES or not weight >= 0:
+                raise ConfigError(
+                    f"placement.location_prior: bad entry {key}: {weight}.",
+                    fix=f"keys from {sorted(PRIOR_SIDES)}, weights >= 0.",
+                )
+
+
+@dataclass(frozen=True)
+class PlacedLesion:
+    """A lesion already placed in this call: centre (mm), extent and zone radius (mm)."""
+
+    centre_mm: np.ndarray
+    extent_mm: float
+    zone_mm: float
+
+
+def prior_weights(prepared: Prepared, prior: dict[str, float]) -> np.ndarray | None:
+    """Per-block weights of a location prior, or None for uniform."""
+    if not prior:
+        return None
+    centres = prepared.block_centres_mm
+    weights = np.ones(len(centres))
+    for key, weight in prior.items():
+        axis, sign = PRIOR_SIDES[key]
+        split = np.median(centres[:, axis])
+        weights[(centres[:, axis] - split) * sign >= 0] *= weight
+    if weights.max() <= 0:
+        raise ConfigError("placement.location_prior gives every region weight 0.")
+    return weights
+
+
+def _valid(
+    prepared: Prepared, idx: np.ndarray, extent: float, zone: float, subcapsular: bool,
+    rules: PlacementRules, placed: list[PlacedLesion], centres: np.ndarray,
+) -> np.ndarray:
+    need_boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
+    need_occupied = max(extent + rules.min_gap_mm, zone)
+    ok = prepared.block_dist_boundary_mm[idx] >= need_boundary
+    ok &= prepared.block_dist_vessel_mm[idx] >= extent + rules.vessel_clearance_mm + prepared.voxel_half_diagonal_mm
+    ok &= prepared.block_dist_occupied_mm[idx] >= need_occupied
+    for other in placed:
+        need = max(zone + other.extent_mm, other.zone_mm + extent)
+        if not rules.allow_confluent:
+            need = max(need, extent + other.extent_mm + rules.min_gap_mm)
+        if need > 0:  # the drawn centre may sit half a block diagonal from its block centre
+            need += prepared.block_half_diagonal_mm
+            ok &= np.linalg.norm(centres - other.centre_mm, axis=1) >= need
+    return ok
+
+
+def draw_centre(
+    prepared: Prepared,
+    extent_mm: float,
+    zone_mm: float,
+    subcapsular: bool,
+    rules: PlacementRules,
+    placed: list[PlacedLesion],
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Draw a valid centre (world RAS, mm) for a lesion, or None if there is no room.
+
+    Args:
+        prepared: the prepared case.
+        extent_mm: upper bound of the lesion's radius (mm).
+        zone_mm: radius of its mass-effect zone (mm), 0 for none.
+        subcapsular: whether it may reach the capsule.
+        rules: placement constraints.
+        placed: lesions already placed in this call.
+        rng: the random generator.
+        weights: per-block location-prior weights (None: uniform).
+    """
+    n = len(prepared.block_centres_mm)
+    if n == 0:
+        return None
+    chosen = None
+    for _ in range(_BATCHES):
+        idx = rng.integers(0, n, size=_BATCH)
+        ok = _valid(prepared, idx, extent_mm, zone_mm, subcapsular, rules, placed, prepared.block_centres_mm[idx])
+        if weights is not None:
+            ok &= rng.random(_BATCH) * weights.max() < weights[idx]
+        hits = np.flatnonzero(ok)
+        if hits.size:
+            chosen = int(idx[hits[0]])
+            break
+    if chosen is None:
+        every = np.arange(n)
+        ok = _valid(prepared, every, extent_mm, zone_mm, subcapsular, rules, placed, prepared.block_centres_mm)
+        valid = np.flatnonzero(ok)
+        if valid.size == 0:
+            return None
+        p = None
+        if weights is not None:
+            w = weights[valid]
+            if w.sum() <= 0:
+                return None
+            p = w / w.sum()
+        chosen = int(rng.choice(valid, p=p))
+    jitter_vox = (rng.random(3) - 0.5) * prepared.block_step
+    return prepared.block_centres_mm[chosen] + prepared.case.affine[:3, :3] @ jitter_vox

@@ -1,0 +1,158 @@
+"""`TumorSpec`: everything needed to draw one lesion again, as a small JSON-able record.
+
+Sampling draws specs from a ``numpy.random.Generator``; rendering is a pure function of the
+prepared case and the specs. A manifest line holds a case's specs, so any output can be
+replayed or edited lesion by lesion.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from synthtumor.errors import ConfigError
+
+__all__ = ["TumorSpec", "IntensitySpec", "PATTERNS", "SIZE_CLASSES", "specs_to_json", "specs_from_json"]
+
+#: Internal patterns a lesion can have.
+PATTERNS = ("homogeneous", "necrotic_core", "enhancing_rim", "capsule", "peripheral_nodular")
+#: Size classes and their default base radius (mm), after SyntheticTumors.
+SIZE_CLASSES = {"tiny": 4.0, "small": 8.0, "medium": 16.0, "large": 32.0}
+
+
+@dataclass(frozen=True)
+class IntensitySpec:
+    """How a lesion's inside looks, in HU relative to the scan's parenchyma.
+
+    Attributes:
+        pattern: one of ``PATTERNS``.
+        contrast_hu: mean HU of the viable lesion minus the parenchyma median (negative: hypo).
+        texture_hu: amplitude (std, HU) of the internal band-limited texture.
+        texture_scale_mm: correlation length of that texture (Gaussian sigma, mm).
+        necrosis_fraction: fraction of the radius (from the centre) that is necrotic (0..1).
+        necrosis_hu: absolute HU of the necrotic core (fluid, ~10-25 HU).
+        rim_hu: extra HU of the enhancing rim / capsule / peripheral nodules.
+        rim_width_mm: thickness of the rim or capsule (mm).
+        calcifications: number of calcification specks.
+        calcification_hu: extra HU of a speck.
+    """
+
+    pattern: str = "homogeneous"
+    contrast_hu: float = -40.0
+    texture_hu: float = 5.0
+    texture_scale_mm: float = 2.0
+    necrosis_fraction: float = 0.0
+    necrosis_hu: float = 15.0
+    rim_hu: float = 0.0
+    rim_width_mm: float = 2.0
+    calcifications: int = 0
+    calcification_hu: float = 400.0
+
+    def __post_init__(self) -> None:
+        if self.pattern not in PATTERNS:
+            raise ConfigError(f"unknown lesion pattern {self.pattern!r}.", fix=f"use one of {PATTERNS}.")
+        if not 0.0 <= self.necrosis_fraction < 1.0:
+            raise ConfigError(f"necrosis_fraction must be in [0, 1), got {self.necrosis_fraction}.")
+        if self.texture_hu < 0 or self.texture_scale_mm <= 0 or self.rim_width_mm <= 0:
+            raise ConfigError("texture_hu must be >= 0, texture_scale_mm and rim_width_mm > 0.")
+
+
+@dataclass(frozen=True)
+class TumorSpec:
+    """One lesion (all lengths in mm, world RAS+ coordinates).
+
+    Attributes:
+        centre_mm: centre in world RAS+ (mm).
+        radii_mm: the three semi-axes of the base ellipsoid (mm), before surface perturbation.
+        rotation: 3 x 3 rotation matrix (rows) from lesion axes to world axes, as nested lists.
+        size_class: ``tiny``, ``small``, ``medium``, ``large`` (or ``shrunk`` after the
+            no-room policy shrank it).
+        shape_seed: seed of the surface perturbation.
+        texture_seed: seed of the internal texture.
+        lobulation: amplitude of the surface lobes (fraction of the radius).
+        irregularity: amplitude of the smooth random surface perturbation (fraction).
+        edge_width_mm: 10-90 % width of the boundary transition before voxel partial volume.
+        mass_effect: displacement amplitude (fraction of the radius) of the surrounding tissue;
+            0 for none.
+        subcapsular: whether the lesion may reach the organ capsule.
+        vessel_clearance_mm: minimum distance from lesion voxels to vessel voxels (mm).
+        intensity: how the inside looks.
+        preset: the preset that drew it (for the record).
+    """
+
+    centre_mm: tuple[float, float, float]
+    radii_mm: tuple[float, float, float]
+    rotation: tuple[tuple[float, float, float], ...]
+    size_class: str
+    shape_seed: int
+    texture_seed: int
+    lobulation: float = 0.1
+    irregularity: float = 0.05
+    edge_width_mm: float = 1.5
+    mass_effect: float = 0.0
+    subcapsular: bool = False
+    vessel_clearance_mm: float = 0.0
+    intensity: IntensitySpec = field(default_factory=IntensitySpec)
+    preset: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "centre_mm", tuple(float(v) for v in self.centre_mm))
+        object.__setattr__(self, "radii_mm", tuple(float(v) for v in self.radii_mm))
+        rot = np.asarray(self.rotation, dtype=float)
+        if rot.shape != (3, 3) or not np.allclose(rot @ rot.T, np.eye(3), atol=1e-6):
+            raise ConfigError("rotation must be a 3 x 3 orthonormal matrix.")
+        object.__setattr__(self, "rotation", tuple(tuple(float(v) for v in row) for row in rot))
+        if len(self.centre_mm) != 3 or len(self.radii_mm) != 3 or min(self.radii_mm) <= 0:
+            raise ConfigError(f"a lesion needs 3 centre coordinates and 3 positive radii, got {self.radii_mm}.")
+        if isinstance(self.intensity, dict):
+            object.__setattr__(self, "intensity", IntensitySpec(**self.intensity))
+        if not 0.0 <= self.mass_effect < 1.0:
+            raise ConfigError(f"mass_effect must be in [0, 1), got {self.mass_effect}.")
+        if self.lobulation < 0 or self.irregularity < 0 or self.lobulation + self.irregularity >= 0.9:
+            raise ConfigError("lobulation and irregularity must be >= 0 and sum below 0.9.")
+
+    @property
+    def max_extent_mm(self) -> float:
+        """An upper bound of the distance from the centre to any lesion voxel (mm)."""
+        return max(self.radii_mm) * (1.0 + self.lobulation + self.irregularity)
+
+    @property
+    def equivalent_radius_mm(self) -> float:
+        """Radius of the sphere with the base ellipsoid's volume (mm)."""
+        return float(np.prod(self.radii_mm) ** (1.0 / 3.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TumorSpec:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ConfigError: unknown or missing keys.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"a lesion record has unknown keys {unknown}.")
+        data = dict(data)
+        data["intensity"] = IntensitySpec(**data.get("intensity", {}))
+        data["rotation"] = tuple(tuple(r) for r in data["rotation"])
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"a lesion record is incomplete: {exc}.") from exc
+
+
+def specs_to_json(specs: list[TumorSpec]) -> str:
+    """Serialise a list of specs (one JSON array)."""
+    return json.dumps([s.to_dict() for s in specs])
+
+
+def specs_from_json(text: str) -> list[TumorSpec]:
+    """Inverse of :func:`specs_to_json`."""
+    return [TumorSpec.from_dict(d) for d in json.loads(text)]
