@@ -3,7 +3,10 @@
 Every random parameter is a law written as ``[a, b]`` (uniform ``U(a, b)``; for counts the
 integers ``U{a..b}``) or, for categorical choices, a mapping of weights. Overrides passed to
 :meth:`GeneratorConfig.from_preset` are deep-merged into the YAML before validation, e.g.
-``from_preset("liver_metastasis", placement={"vessel_clearance_mm": 4})``.
+``from_preset("liver_metastasis", placement={"vessel_clearance_mm": 4})``; the mappings
+``counts``, ``patterns`` and ``blend`` are replaced whole (``counts={"small": [1, 1]}`` means one
+small lesion and nothing else), and ``size_classes_mm`` completes the defaults
+(tiny 4, small 8, medium 16, large 32 mm).
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ class GeneratorConfig:
             sizes = _weights(data["size_classes_mm"], f"{name}.size_classes_mm")
             if min(sizes.values()) <= 0:
                 raise ConfigError(f"{name}.size_classes_mm: radii must be > 0 mm.")
-            kw["size_classes_mm"] = sizes
+            kw["size_classes_mm"] = {**SIZE_CLASSES, **sizes}
         classes = kw.get("size_classes_mm", SIZE_CLASSES)
         for key, (lo, hi) in {"size_jitter": (0.1, 10), "axis_jitter": (0.1, 10), "lobulation": (0, 0.5),
                               "irregularity": (0, 0.35), "edge_width_mm": (0, 20),
@@ -244,10 +247,13 @@ def load_preset_dict(name: str) -> dict[str, Any]:
     return data
 
 
+_REPLACED_WHOLE = ("counts", "patterns", "blend")
+
+
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key not in _REPLACED_WHOLE:
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
