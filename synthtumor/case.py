@@ -216,6 +216,21 @@ class Case:
         """Volume of ``mask`` in mL (0 for None)."""
         return 0.0 if mask is None else float(np.count_nonzero(mask)) * self.voxel_volume_ml
 
+    @classmethod
+    def trusted(cls, **fields: object) -> Case:
+        """Build a Case from fields already known valid, skipping validation (hot paths only).
+
+        Renderers use it for outputs derived from a validated case: re-checking every voxel
+        of a 27-million-voxel volume for NaN would cost more than drawing the lesions.
+        """
+        case = object.__new__(cls)
+        defaults = {"organ": None, "vessels": None, "tumor": None, "avoid": None,
+                    "phase": Phase.UNKNOWN, "source": None}
+        for name, value in {**defaults, **fields}.items():
+            object.__setattr__(case, name, value)
+        case.phase = Phase.parse(case.phase)
+        return case
+
     def replace(self, **changes: object) -> Case:
         """Return a new, validated Case with some fields changed (others shared, not copied)."""
         fields = {

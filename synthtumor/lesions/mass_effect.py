@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 __all__ = ["ZONE_FACTOR", "radial_source_offsets", "displace"]
 
 #: The mass-effect zone's radius as a multiple of the lesion's maximum extent.
-ZONE_FACTOR = 2.0
+ZONE_FACTOR = 1.5
 
 
 def radial_source_offsets(offset_mm: np.ndarray, zone_mm: float, strength: float) -> tuple[np.ndarray, np.ndarray]:
@@ -61,9 +61,14 @@ def displace(
     coords = inv[:3, :3] @ world + inv[:3, 3:4]
     origin = np.array([s.start for s in box], dtype=np.float64)[:, None]
     local = coords - origin  # coordinates within the box
-    for name, volume in volumes.items():
+    nearest = None
+    for volume in volumes.values():
         region = volume[box]
-        order = 0 if region.dtype == bool else 1
-        data = region.astype(np.float32) if order == 0 else region
-        sampled = ndi.map_coordinates(data, local, order=order, mode="nearest")
-        region[inside] = sampled > 0.5 if order == 0 else sampled.astype(region.dtype)
+        if region.dtype == bool:
+            if nearest is None:
+                limits = np.array(region.shape)[:, None] - 1
+                nearest = tuple(np.clip(np.rint(local), 0, limits).astype(np.intp))
+            sampled = region[nearest]
+        else:
+            sampled = ndi.map_coordinates(region, local, order=1, mode="nearest").astype(region.dtype)
+        region[inside] = sampled

@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 from synthtumor.anatomy import Prepared
 from synthtumor.case import Case
 from synthtumor.lesions.mass_effect import ZONE_FACTOR, displace
-from synthtumor.lesions.shape import lesion_box, lesion_field
+from synthtumor.lesions.shape import lesion_box, lesion_field, world_offsets
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.lesions.texture import lesion_delta_hu
 
@@ -62,8 +62,14 @@ def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm:
     return dist[inner] >= clearance_mm
 
 
-def render_lesions(prepared: Prepared, specs: list[TumorSpec]) -> RenderResult:
+def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool = False) -> RenderResult:
     """Draw ``specs`` into the prepared case and return the new case.
+
+    By default the input is left untouched and the output owns fresh arrays (a full copy of
+    the volume, which on a 1 mm abdomen costs more than the lesions). With ``inplace=True``
+    the lesions are drawn into the prepared case's own image and masks, and the output
+    shares them: for callers that own a private copy already, such as the on-the-fly
+    transforms.
 
     Each spec's ``vessel_clearance_mm`` is guaranteed by placement; where a mass effect has
     moved the vessels in a lesion's box, it is enforced again exactly by a local distance
@@ -72,6 +78,7 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec]) -> RenderResult:
     Args:
         prepared: from :func:`synthtumor.anatomy.prepare_case`.
         specs: the lesions, drawn in order (place mass-effect lesions first).
+        inplace: draw into the prepared case's arrays instead of copies.
 
     Returns:
         A :class:`RenderResult`; the input case is not modified.
@@ -79,22 +86,26 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec]) -> RenderResult:
     case = prepared.case
     affine = case.affine
     spacing = np.asarray(case.spacing)
-    image = case.image.copy()
-    organ = prepared.organ.copy()
-    vessels = prepared.vessels.copy() if prepared.vessels is not None else None
-    tumor = case.tumor.copy() if case.tumor is not None else np.zeros(case.shape, dtype=bool)
+    own = (lambda a: a) if inplace else (lambda a: a.copy())
+    image = own(case.image)
+    organ = own(prepared.organ)
+    vessels = own(prepared.vessels) if prepared.vessels is not None else None
+    tumor = own(case.tumor) if case.tumor is not None else np.zeros(case.shape, dtype=bool)
     occupied = prepared.occupied
     moved: list[tuple[slice, ...]] = []
     rendered = []
     for spec in specs:
         zone = ZONE_FACTOR * spec.max_extent_mm if spec.mass_effect > 0 else 0.0
-        box = lesion_box(spec, affine, case.shape, extra_mm=max(zone - spec.max_extent_mm, 0.0))
-        field = lesion_field(spec, affine, box)
+        box = lesion_box(spec, affine, case.shape)
+        touched = box
         if zone:
+            touched = lesion_box(spec, affine, case.shape, extra_mm=zone - spec.max_extent_mm)
             volumes = {"image": image, "organ": organ, "tumor": tumor}
             if vessels is not None:
                 volumes["vessels"] = vessels
-            displace(volumes, field.offset_mm, np.asarray(spec.centre_mm), affine, box, zone, spec.mass_effect)
+            offsets = world_offsets(spec, affine, touched)
+            displace(volumes, offsets, np.asarray(spec.centre_mm), affine, touched, zone, spec.mass_effect)
+        field = lesion_field(spec, affine, box)
         allowed = organ[box] & ~tumor[box]
         if vessels is not None:
             allowed &= ~vessels[box]
@@ -109,13 +120,12 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec]) -> RenderResult:
         image[box] += alpha * delta
         tumor[box] |= inside
         if zone:
-            moved.append(box)
+            moved.append(touched)
         count = int(inside.sum())
-        rendered.append(RenderedLesion(count, count * case.voxel_volume_ml, tuple((s.start, s.stop) for s in box)))
-    out = case.replace(
-        image=image,
-        organ=organ,
+        rendered.append(RenderedLesion(count, count * case.voxel_volume_ml, tuple((s.start, s.stop) for s in touched)))
+    out = Case.trusted(
+        image=image, affine=case.affine, case_id=case.case_id, organ=organ,
         vessels=vessels if (case.vessels is not None or prepared.vessel_source != "none") else None,
-        tumor=tumor,
+        tumor=tumor, avoid=case.avoid, phase=case.phase, source=case.source,
     )
     return RenderResult(out, rendered)
