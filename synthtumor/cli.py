@@ -1,7 +1,8 @@
 """The ``synthtumor`` command.
 
-Subcommands: ``phantom`` (write a phantom cohort), ``info`` (what a scan or dataset holds) and
-``demo`` (the main job on the embedded default). Errors a user can cause print one line naming
+Subcommands: ``phantom`` (write a phantom cohort), ``info`` (what a scan or dataset holds),
+``generate`` (an augmented dataset with synthetic lesions) and ``demo`` (the main job on the
+embedded default). Errors a user can cause print one line naming
 the case and the fix, without a traceback, and exit with status 2.
 """
 
@@ -63,6 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per case")
     p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
 
+    p = sub.add_parser("generate", help="write an augmented dataset with synthetic lesions",
+                       description="Put synthetic lesions into every case of a dataset (any layout "
+                       "synthtumor reads) and write images, labels (2 = every tumour), a manifest "
+                       "of every lesion, and optional previews.")
+    p.add_argument("--input", type=Path, required=True, help="input dataset folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
+    p.add_argument("--phase", default=None, help="contrast phase of the input scans")
+    p.add_argument("--generator", default="heuristic", choices=["heuristic"], help="lesion generator")
+    p.add_argument("--preset", default="liver_metastasis",
+                   help="generator preset in configs/generators/ or a YAML path (default liver_metastasis)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset value, e.g. --set placement.vessel_clearance_mm=4 (repeatable)")
+    p.add_argument("--per-case", type=int, default=1, help="synthetic cases per input case (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
+    p.add_argument("--format", default="cases", choices=["cases", "nnunet", "decathlon"], help="output layout")
+    p.add_argument("--dataset-id", type=int, default=None, help="nnU-Net dataset id (501) / Decathlon task (90)")
+    p.add_argument("--dataset-name", default="SynthTumor", help="nnU-Net / Decathlon dataset name")
+    p.add_argument("--replay", type=Path, default=None, metavar="MANIFEST",
+                   help="render the cases of a manifest.jsonl again from its recorded specs")
+    p.add_argument("--preview", action="store_true", help="write a PNG per output case")
+    p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("demo", help="run the main job on the embedded phantom (no data needed)",
                        description="Build a small phantom cohort with reference lesions, write "
                        "previews and print its summary.")
@@ -119,6 +145,41 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``["placement.vessel_clearance_mm=4"]`` -> ``{"placement": {"vessel_clearance_mm": 4}}``."""
+    import yaml
+
+    from synthtumor.errors import ConfigError
+
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r} is not KEY=VALUE.", fix="write e.g. --set placement.min_gap_mm=3")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from synthtumor.commands.generate import run_generate, run_replay
+
+    common = dict(label_map=args.label_map, phase=args.phase, workers=args.workers, format=args.format,
+                  preview=args.preview, quiet=args.quiet, expect_ct=not args.no_ct_check,
+                  dataset_id=args.dataset_id, dataset_name=args.dataset_name)
+    if args.replay is not None:
+        manifest = run_replay(args.replay, args.input, args.out, **common)
+    else:
+        manifest = run_generate(args.input, args.out, preset=args.preset, overrides=parse_overrides(args.overrides),
+                                per_case=args.per_case, seed=args.seed, **common)
+    if not args.quiet:
+        print(f"wrote {sum(1 for _ in open(manifest))} case(s); manifest: {manifest}")
+    return 0
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from synthtumor.commands.demo import run_demo
 
@@ -127,7 +188,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"phantom": _run_phantom, "info": _run_info, "demo": _run_demo}
+_COMMANDS = {"phantom": _run_phantom, "info": _run_info, "generate": _run_generate, "demo": _run_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,8 @@ __all__ = ["save_case_preview", "OUTLINE_COLOURS", "DEFAULT_WINDOW_HU"]
 
 #: Soft-tissue window (HU) suited to the liver.
 DEFAULT_WINDOW_HU = (-160.0, 240.0)
-OUTLINE_COLOURS = {"organ": "#39d353", "vessels": "#2f9bff", "tumor": "#ff3b30", "avoid": "#ffcc00"}
+OUTLINE_COLOURS = {"organ": "#39d353", "vessels": "#2f9bff", "tumor": "#ff3b30", "avoid": "#ffcc00",
+                   "new tumour": "#ff40ff"}
 
 
 def _centre_voxel(case: Case, centre_mm: Sequence[float] | None) -> tuple[int, int, int]:
@@ -78,8 +79,8 @@ def save_case_preview(
     masks = {name: getattr(case, name) for name in ("organ", "vessels", "tumor", "avoid")}
     masks.update(extra_masks or {})
     masks = {k: v for k, v in masks.items() if v is not None and v.any()}
-    colours = dict(OUTLINE_COLOURS)
     spare = iter(plt.get_cmap("tab10").colors)
+    colours = {name: OUTLINE_COLOURS.get(name) or next(spare) for name in masks}
 
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 5.0), facecolor="black")
     for ax, (name, cut, aspect, where) in zip(axes, _planes(case, ijk)):
@@ -88,8 +89,7 @@ def save_case_preview(
         for mask_name, mask in masks.items():
             plane = cut(mask).astype(np.float32)
             if plane.any():
-                colour = colours.setdefault(mask_name, next(spare))
-                ax.contour(plane, levels=[0.5], colors=[colour], linewidths=0.9)
+                ax.contour(plane, levels=[0.5], colors=[colours[mask_name]], linewidths=0.9)
         ax.set_title(f"{name} ({where})", color="white", fontsize=10)
         ax.set_axis_off()
     handles = [plt.Line2D([], [], color=colours[n], label=n) for n in masks]

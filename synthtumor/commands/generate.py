@@ -1,0 +1,245 @@
+"""``synthtumor generate``: an augmented dataset, offline, with a record of every lesion.
+
+For every input case and ``k`` in ``0..per_case-1`` the output case ``<source>_syn<k>`` is drawn
+with a generator seeded from ``(run seed, source case id, k)`` (never from worker order), so
+the same command writes the same bytes with any ``--workers``. Each finished output leaves a
+record (``.records/<id>.json``: its manifest line) written after its files; a rerun skips
+outputs that have one and redoes the others. ``manifest.jsonl`` (one line per output case:
+``case_id``, ``source_case_id``, ``seed``, ``specs``, what each lesion became) and
+``resolved_config.yaml`` are written at the end. ``replay`` renders the cases of a manifest
+again from their recorded specs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from synthtumor.errors import ConfigError, DatasetLayoutError
+from synthtumor.generators import HeuristicGenerator
+from synthtumor.generators.config import GeneratorConfig, load_preset_dict
+from synthtumor.io.case_io import write_json_atomic, write_text_atomic
+from synthtumor.io.export import DatasetWriter, make_writer
+from synthtumor.io.layouts import CaseRef, load_dataset
+from synthtumor.lesions.spec import TumorSpec
+from synthtumor.preview import save_case_preview
+
+__all__ = ["GenerateJob", "run_generate", "run_replay", "output_seed", "output_case_id"]
+
+RECORDS = ".records"
+
+
+def output_seed(run_seed: int, source_case_id: str, index: int) -> np.random.SeedSequence:
+    """The seed of one output case, from (run seed, source case id, index) only."""
+    return np.random.SeedSequence([run_seed, zlib.crc32(source_case_id.encode()), index])
+
+
+def output_case_id(source_case_id: str, index: int) -> str:
+    """``liver_3`` and 1 -> ``liver_3_syn01``."""
+    return f"{source_case_id}_syn{index:02d}"
+
+
+@dataclass(frozen=True)
+class GenerateJob:
+    """Everything a worker needs (picklable)."""
+
+    preset: str
+    overrides: dict[str, Any]
+    writer: DatasetWriter
+    per_case: int
+    seed: int
+    preview: bool
+    expect_ct: bool
+
+
+def _record_path(writer: DatasetWriter, case_id: str) -> Path:
+    return writer.out / RECORDS / f"{case_id}.json"
+
+
+def _lesion_records(specs: list[TumorSpec], result) -> list[dict[str, Any]]:
+    return [{"voxels": les.voxels, "volume_ml": round(les.volume_ml, 4)} for les in result.lesions]
+
+
+def _write_output(job: GenerateJob, generator: HeuristicGenerator, prepared, case_id: str,
+                  source_id: str, seed_info: Any, specs: list[TumorSpec]) -> dict[str, Any]:
+    result = generator.render_result(prepared, specs)
+    out = result.case.replace(case_id=case_id)
+    record = {
+        "case_id": case_id,
+        "source_case_id": source_id,
+        "seed": seed_info,
+        "generator": generator.name,
+        "preset": job.preset,
+        "phase": out.phase.value,
+        "specs": [s.to_dict() for s in specs],
+        "rendered": _lesion_records(specs, result),
+    }
+    job.writer.write_case(out, extra_meta={"source_case_id": source_id, "lesions": len(specs)})
+    if job.preview:
+        new = out.tumor.copy()
+        if prepared.case.tumor is not None:
+            new &= ~prepared.case.tumor
+        centre = specs[0].centre_mm if specs else None
+        save_case_preview(out, job.writer.out / "previews" / f"{case_id}.png", centre_mm=centre,
+                          extra_masks={"new tumour": new})
+    path = _record_path(job.writer, case_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(record, path)
+    return record
+
+
+def _generate_from(args: tuple[GenerateJob, CaseRef]) -> list[str]:
+    job, ref = args
+    todo = [k for k in range(job.per_case) if not _record_path(job.writer, output_case_id(ref.case_id, k)).is_file()]
+    if not todo:
+        return []
+    generator = HeuristicGenerator(GeneratorConfig.from_preset(job.preset, **job.overrides))
+    prepared = generator.prepare(ref.load(job.expect_ct))
+    done = []
+    for k in todo:
+        case_id = output_case_id(ref.case_id, k)
+        seq = output_seed(job.seed, ref.case_id, k)
+        specs = generator.sample(prepared, np.random.default_rng(seq))
+        seed_info = {"run_seed": job.seed, "source_case_id": ref.case_id, "index": k, "entropy": list(seq.entropy)}
+        _write_output(job, generator, prepared, case_id, ref.case_id, seed_info, specs)
+        done.append(case_id)
+    return done
+
+
+def _run_pool(fn, items: list, workers: int, quiet: bool, desc: str) -> None:
+    bar = tqdm(total=len(items), desc=desc, unit="case", disable=quiet)
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            fn(item)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            for _ in pool.map(fn, items):
+                bar.update()
+    bar.close()
+
+
+def _finish(job: GenerateJob, case_ids: list[str], config: dict[str, Any]) -> Path:
+    records = [json.loads(_record_path(job.writer, cid).read_text()) for cid in case_ids]
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    write_text_atomic(lines, job.writer.out / "manifest.jsonl")
+    job.writer.write_index(case_ids)
+    write_text_atomic(yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False),
+                      job.writer.out / "resolved_config.yaml")
+    return job.writer.out / "manifest.jsonl"
+
+
+def _check_out(input_path: Path, out: Path) -> None:
+    inp, target = input_path.resolve(), out.resolve()
+    if target == inp or inp in target.parents or target in inp.parents:
+        raise ConfigError(
+            f"--out {out} overlaps the input {input_path}; synthtumor never writes over its input.",
+            fix="choose an output folder outside the input dataset.",
+        )
+
+
+def run_generate(
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    preset: str = "liver_metastasis",
+    overrides: dict[str, Any] | None = None,
+    label_map: str | None = None,
+    phase: str | None = None,
+    per_case: int = 1,
+    seed: int = 0,
+    workers: int = 1,
+    format: str = "cases",
+    preview: bool = False,
+    quiet: bool = False,
+    expect_ct: bool = True,
+    dataset_id: int | None = None,
+    dataset_name: str = "SynthTumor",
+) -> Path:
+    """Generate ``per_case`` synthetic cases per input case; return the manifest's path.
+
+    Raises:
+        ConfigError: bad options (per_case or workers below 1, unknown preset or format, an
+            output folder overlapping the input).
+        SynthTumorError: a case cannot be read or has no room for lesions.
+    """
+    if per_case < 1 or workers < 1:
+        raise ConfigError("--per-case and --workers must be at least 1.")
+    input_path, out = Path(input_path), Path(out)
+    _check_out(input_path, out)
+    config = GeneratorConfig.from_preset(preset, **(overrides or {}))  # validate before any work
+    dataset = load_dataset(input_path, label_map, phase=phase, expect_ct=expect_ct)
+    writer = make_writer(format, out, organ_name=config.organ, dataset_id=dataset_id, dataset_name=dataset_name,
+                         description=f"synthetic {preset} lesions (synthtumor) in {dataset.root.name}")
+    job = GenerateJob(preset, dict(overrides or {}), writer, per_case, seed, preview, expect_ct)
+    _run_pool(_generate_from, [(job, ref) for ref in dataset.refs], workers, quiet, "generate")
+    case_ids = [output_case_id(ref.case_id, k) for ref in dataset.refs for k in range(per_case)]
+    resolved = {"command": "generate", "input": str(input_path), "label_map": label_map, "phase": phase,
+                "generator": "heuristic", "preset": preset, "overrides": overrides or {},
+                "per_case": per_case, "seed": seed, "format": format,
+                "preset_config": load_preset_dict(preset) | {"resolved": asdict(config)}}
+    return _finish(job, case_ids, resolved)
+
+
+def _replay_one(args: tuple[GenerateJob, CaseRef, list[dict[str, Any]]]) -> None:
+    job, ref, records = args
+    generator = HeuristicGenerator(GeneratorConfig.from_preset(job.preset, **job.overrides))
+    prepared = generator.prepare(ref.load(job.expect_ct))
+    for record in records:
+        if _record_path(job.writer, record["case_id"]).is_file():
+            continue
+        specs = [TumorSpec.from_dict(s) for s in record["specs"]]
+        _write_output(job, generator, prepared, record["case_id"], ref.case_id, record["seed"], specs)
+
+
+def run_replay(
+    manifest: str | os.PathLike,
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    label_map: str | None = None,
+    phase: str | None = None,
+    workers: int = 1,
+    format: str = "cases",
+    preview: bool = False,
+    quiet: bool = False,
+    expect_ct: bool = True,
+    dataset_id: int | None = None,
+    dataset_name: str = "SynthTumor",
+) -> Path:
+    """Render the cases of ``manifest`` again from their recorded specs (edit them first if you like).
+
+    Raises:
+        DatasetLayoutError: the manifest names source cases the input dataset lacks.
+    """
+    manifest, input_path, out = Path(manifest), Path(input_path), Path(out)
+    _check_out(input_path, out)
+    if not manifest.is_file():
+        raise ConfigError(f"manifest not found: {manifest}.")
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    dataset = load_dataset(input_path, label_map, phase=phase, expect_ct=expect_ct)
+    refs = {r.case_id: r for r in dataset.refs}
+    missing = sorted({r["source_case_id"] for r in records} - set(refs))
+    if missing:
+        raise DatasetLayoutError(f"the manifest's source cases {missing} are not in {input_path}.",
+                                 fix="pass the --input dataset the manifest was made from.")
+    preset = records[0].get("preset", "liver_metastasis") if records else "liver_metastasis"
+    writer = make_writer(format, out, organ_name=GeneratorConfig.from_preset(preset).organ,
+                         dataset_id=dataset_id, dataset_name=dataset_name,
+                         description=f"replay of {manifest.name} (synthtumor)")
+    job = GenerateJob(preset, {}, writer, 0, 0, preview, expect_ct)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(r["source_case_id"], []).append(r)
+    _run_pool(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers, quiet, "replay")
+    resolved = {"command": "generate --replay", "manifest": str(manifest), "input": str(input_path), "format": format}
+    return _finish(job, [r["case_id"] for r in records], resolved)
