@@ -13,12 +13,12 @@ transform (about 1.5 s per map on a 1 mm liver; these take tens of milliseconds)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from synthtumor.case import Case
+from synthtumor.case import Case, Phase
 from synthtumor.errors import InvalidCaseError
 
 __all__ = ["Prepared", "prepare_case", "vessels_from_hu", "PARENCHYMA_VESSEL_MARGIN_MM"]
@@ -39,7 +39,8 @@ class Prepared:
     """What placement and rendering need from one case (see module docstring).
 
     Attributes:
-        case: the input case (never modified).
+        case: the input case (never modified); None once detached for caching (see
+            :meth:`detached` and :meth:`attach`).
         vessels: the vessel mask used (from labels, or from HU on contrast scans), or None.
         vessel_source: ``"labels"``, ``"hu-threshold"`` or ``"none"``.
         occupied: voxels no lesion may touch: existing tumours and the avoid mask.
@@ -56,9 +57,12 @@ class Prepared:
         block_dist_vessel_mm: (N,) lower bound of the distance to the nearest vessel voxel (mm).
         block_dist_occupied_mm: (N,) lower bound of the distance to the nearest occupied voxel.
         block_half_diagonal_mm: half the diagonal of one block (mm).
+        grid_affine: the prepared scan's affine (crops are located against it).
+        grid_shape: the prepared scan's shape.
+        phase: the scan's contrast phase (kept when the case is detached).
     """
 
-    case: Case
+    case: Case | None
     vessels: np.ndarray | None
     vessel_source: str
     occupied: np.ndarray | None
@@ -73,6 +77,9 @@ class Prepared:
     block_dist_vessel_mm: np.ndarray
     block_dist_occupied_mm: np.ndarray
     block_half_diagonal_mm: float
+    grid_affine: np.ndarray
+    grid_shape: tuple[int, int, int]
+    phase: Phase = Phase.UNKNOWN
 
     @property
     def organ(self) -> np.ndarray:
@@ -83,7 +90,66 @@ class Prepared:
     @property
     def voxel_half_diagonal_mm(self) -> float:
         """Half the diagonal of one voxel (mm)."""
+        assert self.case is not None
         return 0.5 * float(np.linalg.norm(self.case.spacing))
+
+    def detached(self) -> Prepared:
+        """This preparation without its case (what a cache keeps beside the image and label)."""
+        return replace(self, case=None)
+
+    def attach(self, case: Case, *, copy_masks: bool = True) -> Prepared:
+        """This preparation for ``case``: the same scan, or a crop of it on the same voxel grid.
+
+        For a crop, the vessel and occupied masks are cut to it and the placement blocks are
+        those whose centres fall inside it (their distances stay those of the whole volume).
+
+        Args:
+            case: the full case or a crop of it (same voxel size and axes, integer offset).
+            copy_masks: copy the vessel / occupied masks, so drawing in place leaves this
+                preparation untouched.
+
+        Raises:
+            InvalidCaseError: ``case`` is not on this preparation's voxel grid.
+        """
+        reference = self.grid_affine
+        if not np.allclose(case.affine[:3, :3], reference[:3, :3], atol=1e-4):
+            raise InvalidCaseError(
+                "the scan was resampled or reoriented after preparation.",
+                case=case.case_id,
+                fix="put PrepareLesionSynthesisd after Orientationd and Spacingd, not before.",
+            )
+        offset = np.linalg.solve(reference, case.affine[:, 3])[:3]
+        start = np.rint(offset).astype(int)
+        if np.abs(offset - start).max() > 1e-3:
+            raise InvalidCaseError("the crop is not on the prepared voxel grid.", case=case.case_id)
+
+        def cut(mask: np.ndarray | None) -> np.ndarray | None:
+            if mask is None:
+                return None
+            out = np.zeros(case.shape, dtype=bool)
+            src = tuple(slice(max(a, 0), min(a + n, m)) for a, n, m in zip(start, case.shape, mask.shape))
+            dst = tuple(slice(s.start - a, s.stop - a) for s, a in zip(src, start))
+            if all(s.stop > s.start for s in src):
+                out[dst] = mask[src]
+            return out
+
+        same_grid = case.shape == tuple(self.grid_shape) and not start.any()
+        if same_grid:
+            vessels = self.vessels.copy() if (copy_masks and self.vessels is not None) else self.vessels
+            occupied = self.occupied
+            keep = slice(None)
+        else:
+            vessels, occupied = cut(self.vessels), cut(self.occupied)
+            inv = np.linalg.inv(case.affine)
+            ijk = self.block_centres_mm @ inv[:3, :3].T + inv[:3, 3]
+            keep = np.all((ijk >= -0.5) & (ijk <= np.array(case.shape) - 0.5), axis=1)
+        return replace(
+            self, case=case, vessels=vessels, occupied=occupied,
+            block_centres_mm=self.block_centres_mm[keep],
+            block_dist_boundary_mm=self.block_dist_boundary_mm[keep],
+            block_dist_vessel_mm=self.block_dist_vessel_mm[keep],
+            block_dist_occupied_mm=self.block_dist_occupied_mm[keep],
+        )
 
 
 def vessels_from_hu(case: Case, median_hu: float, sigma_hu: float) -> np.ndarray:
@@ -220,6 +286,9 @@ def prepare_case(case: Case, *, block_mm: float = 2.0, use_hu_vessels: bool = Tr
         block_dist_vessel_mm=np.maximum(np.minimum(d_vessel[index], to_edge) - slack, 0.0),
         block_dist_occupied_mm=np.maximum(np.minimum(d_occupied[index], to_edge) - slack, 0.0),
         block_half_diagonal_mm=half_diag,
+        grid_affine=case.affine.copy(),
+        grid_shape=case.shape,
+        phase=case.phase,
     )
 
 

@@ -46,12 +46,16 @@ class LesionGenerator(ABC):
         """Draw the lesions for one output case."""
 
     @abstractmethod
-    def render_result(self, prepared: Prepared, specs: list[TumorSpec]) -> RenderResult:
-        """Draw ``specs`` and report what each became."""
+    def render_result(self, prepared: Prepared, specs: list[TumorSpec], *, inplace: bool = False) -> RenderResult:
+        """Draw ``specs`` and report what each became (``inplace``: into the prepared arrays)."""
 
     def render(self, prepared: Prepared, specs: list[TumorSpec]) -> Case:
         """Draw ``specs`` into the prepared case; pure and deterministic."""
         return self.render_result(prepared, specs).case
+
+    def set_random_state(self, seed: int | None = None) -> LesionGenerator:
+        """Seed any internal random state (none here: every draw uses the rng passed in)."""
+        return self
 
     def __call__(self, case: Case, rng: np.random.Generator) -> Case:
         """prepare, sample and render in one go."""

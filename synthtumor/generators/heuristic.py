@@ -172,6 +172,6 @@ class HeuristicGenerator(LesionGenerator):
                 ))
         return specs
 
-    def render_result(self, prepared: Prepared, specs: list[TumorSpec]) -> RenderResult:
-        """Draw ``specs`` (pure; see :func:`synthtumor.lesions.render.render_lesions`)."""
-        return render_lesions(prepared, specs)
+    def render_result(self, prepared: Prepared, specs: list[TumorSpec], *, inplace: bool = False) -> RenderResult:
+        """Draw ``specs`` (pure unless ``inplace``; see :func:`synthtumor.lesions.render.render_lesions`)."""
+        return render_lesions(prepared, specs, inplace=inplace)
