@@ -189,10 +189,12 @@ def _as_label_value(value: Any) -> int:
     return int(value)
 
 
-def resolve_label_map(spec: LabelMap | str | os.PathLike | None) -> LabelMap | None:
-    """Accept a LabelMap, a YAML path, a preset name, or None."""
+def resolve_label_map(spec: LabelMap | Mapping[str, Any] | str | os.PathLike | None) -> LabelMap | None:
+    """Accept a LabelMap, its dict form, a YAML path, a preset name, or None."""
     if spec is None or isinstance(spec, LabelMap):
         return spec
+    if isinstance(spec, Mapping):
+        return LabelMap.from_dict(spec)
     text = str(spec)
     if text.endswith((".yaml", ".yml")) or os.sep in text or Path(text).is_file():
         return LabelMap.from_yaml(text)
