@@ -58,13 +58,25 @@ def volume_1mm() -> tuple[Case, str]:
     return Case(out[0], affine, "totalseg_1mm", organ=out[1], vessels=out[2], phase="native"), "shared real CT at 1 mm"
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
+def timed(fn, repeats: int, setup=None) -> tuple[float, object]:
+    """Median seconds of ``fn(setup())`` over repeats (setup not timed)."""
     times, result = [], None
     for _ in range(repeats):
+        arg = setup() if setup is not None else None
         t = time.perf_counter()
-        result = fn()
+        result = fn(arg) if setup is not None else fn()
         times.append(time.perf_counter() - t)
     return float(np.median(times)), result
+
+
+def private_copy(prepared):
+    """A preparation whose case arrays the caller owns (what the on-the-fly transforms have)."""
+    case = prepared.case
+    tumor = np.empty(case.shape, bool)
+    tumor.fill(False)  # materialised, as the transforms' (label >= 1.5) is; np.zeros pages in lazily
+    own = Case.trusted(image=case.image.copy(), affine=case.affine, case_id=case.case_id,
+                       organ=case.organ.copy(), vessels=case.vessels, tumor=tumor, phase=case.phase)
+    return prepared.attach(own)
 
 
 def main() -> None:
@@ -80,31 +92,33 @@ def main() -> None:
     prepared = gen.prepare(case)
     print(f"prepare: {time.perf_counter() - t:.2f} s")
 
-    rows = []
-    for name, counts in [("tiny", {"tiny": [1, 1]}), ("small", {"small": [1, 1]}),
-                         ("medium", {"medium": [1, 1]}), ("large", {"large": [1, 1]})]:
-        g = HeuristicGenerator.from_preset("liver_metastasis", counts=counts, placement={"on_no_room": "shrink"})
-        seeds = iter(range(10**6))
-        ms, _ = timed(lambda: g.render(prepared, g.sample(prepared, np.random.default_rng(next(seeds)))), args.repeats)
-        rows.append((f"1 {name} lesion", ms))
+    generators = [(f"1 {name} lesion", HeuristicGenerator.from_preset(
+        "liver_metastasis", counts={name: [1, 1]}, placement={"on_no_room": "shrink"}))
+        for name in ("tiny", "small", "medium", "large")]
     mixed = HeuristicGenerator.from_preset("mixed", counts={"tiny": [8, 12], "small": [5, 8], "medium": [2, 4], "large": [0, 1]})
-    seeds = iter(range(10**6))
     n_lesions = []
+    generators.append(("mixed, 15-25 lesions", mixed))
+    print("per call, preparation cached; 'in place' draws into arrays the caller owns (the on-the-fly")
+    print("transforms' path); 'copy' returns a new case and leaves the input untouched (offline path)")
+    for label, gen in generators:
+        seeds = iter(range(10**6))
 
-    def one_mixed():
-        specs = mixed.sample(prepared, np.random.default_rng(next(seeds)))
-        n_lesions.append(len(specs))
-        return mixed.render(prepared, specs)
+        def call(prep, gen=gen, seeds=seeds, inplace=True):
+            specs = gen.sample(prep, np.random.default_rng(next(seeds)))
+            n_lesions.append(len(specs)) if gen is mixed else None
+            return gen.render_result(prep, specs, inplace=inplace)
 
-    ms, _ = timed(one_mixed, args.repeats)
-    rows.append((f"mixed, {min(n_lesions)}-{max(n_lesions)} lesions", ms))
-    for label, seconds in rows:
-        print(f"sample + render, {label}: {1000 * seconds:.1f} ms")
-    tracemalloc.start()
-    one_mixed()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"peak extra memory of one mixed call: {peak / 2**20:.0f} MiB")
+        in_place, _ = timed(call, args.repeats, setup=lambda: private_copy(prepared))
+        copied, _ = timed(lambda p: call(prepared, inplace=False), args.repeats, setup=lambda: None)
+        extra = f" ({min(n_lesions)}-{max(n_lesions)} drawn)" if gen is mixed else ""
+        print(f"sample + render, {label}{extra}: in place {1000 * in_place:.1f} ms, copy {1000 * copied:.1f} ms")
+    for inplace in (True, False):
+        prep = private_copy(prepared) if inplace else prepared
+        tracemalloc.start()
+        mixed.render_result(prep, mixed.sample(prep, np.random.default_rng(0)), inplace=inplace)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"peak extra memory of one mixed call ({'in place' if inplace else 'copy'}): {peak / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":
