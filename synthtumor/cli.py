@@ -1,8 +1,8 @@
 """The ``synthtumor`` command.
 
 Subcommands: ``phantom`` (write a phantom cohort), ``info`` (what a scan or dataset holds),
-``generate`` (an augmented dataset with synthetic lesions) and ``demo`` (the main job on the
-embedded default). Errors a user can cause print one line naming
+``generate`` (an augmented dataset with synthetic lesions), ``evaluate`` (metrics of predictions
+against references) and ``demo`` (the main job on the embedded default). Errors a user can cause print one line naming
 the case and the fix, without a traceback, and exit with status 2.
 """
 
@@ -88,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", action="store_true", help="write a PNG per output case")
     p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("evaluate", help="segmentation metrics and lesion detection by size",
+                       description="Compare predicted labels with reference labels case by case "
+                       "(any layout, or a folder of <case_id>.nii.gz label files) and write "
+                       "metrics.csv, lesions.csv and summary.md.")
+    p.add_argument("--pred", type=Path, required=True, help="predictions: a dataset or a folder of label files")
+    p.add_argument("--ref", type=Path, required=True, help="reference dataset")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--label-map", default=None, help="label-map YAML or preset name, for both folders")
+    p.add_argument("--nsd-tolerance", type=float, default=2.0, metavar="MM", help="NSD tolerance in mm (default 2)")
+    p.add_argument("--iou-threshold", type=float, default=0.1, help="lesion match IoU threshold (default 0.1)")
+    p.add_argument("--size-bins", type=float, nargs="+", default=None, metavar="MM",
+                   help="equivalent-radius bin edges in mm (default 0 5 10 inf)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no printed summary")
 
     p = sub.add_parser("demo", help="run the main job on the embedded phantom (no data needed)",
                        description="Build a small phantom cohort with reference lesions, write "
@@ -180,6 +195,17 @@ def _run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from synthtumor.commands.evaluate import run_evaluate
+
+    kwargs = {}
+    if args.size_bins is not None:
+        kwargs["size_bins_mm"] = tuple(args.size_bins)
+    run_evaluate(args.pred, args.ref, args.out, label_map=args.label_map, nsd_tolerance_mm=args.nsd_tolerance,
+                 iou_threshold=args.iou_threshold, workers=args.workers, quiet=args.quiet, **kwargs)
+    return 0
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from synthtumor.commands.demo import run_demo
 
@@ -188,7 +214,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"phantom": _run_phantom, "info": _run_info, "generate": _run_generate, "demo": _run_demo}
+_COMMANDS = {"phantom": _run_phantom, "info": _run_info, "generate": _run_generate,
+             "evaluate": _run_evaluate, "demo": _run_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
