@@ -104,6 +104,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no printed summary")
 
+    p = sub.add_parser("train-seg", help="train a segmentation model (accelerate; CPU or GPU)",
+                       description="Train a MONAI segmentation network on a dataset, optionally with "
+                       "on-the-fly synthetic lesions; --val predicts and evaluates held-out cases.")
+    p.add_argument("--train", type=Path, required=True, help="training dataset")
+    p.add_argument("--val", type=Path, default=None, help="validation dataset (predicted and evaluated at the end)")
+    p.add_argument("--config", default="tiny_cpu", help="configs/train/ preset or YAML path (default tiny_cpu)")
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
+    p.add_argument("--phase", default=None, help="contrast phase of the scans")
+    p.add_argument("--synthetic", default=None, metavar="PRESET",
+                   help="add on-the-fly heuristic lesions from this generator preset")
+    p.add_argument("--synthesis-prob", type=float, default=1.0, help="probability of synthetic lesions per sample")
+    p.add_argument("--max-steps", type=int, default=None, help="override the config's iterations")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("predict", help="segment scans with a trained run",
+                       description="Write <case_id>.nii.gz labels (0/1/2) in each input's own geometry.")
+    p.add_argument("--model", type=Path, required=True, help="run folder of `synthtumor train-seg`")
+    p.add_argument("--input", type=Path, required=True, help="dataset to segment (labels not needed)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--label-map", default=None, help="label-map YAML or preset name of the input dataset")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("demo", help="run the main job on the embedded phantom (no data needed)",
                        description="Build a small phantom cohort with reference lesions, write "
                        "previews and print its summary.")
@@ -206,6 +230,26 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_train_seg(args: argparse.Namespace) -> int:
+    from synthtumor.commands.train_seg import run_train_seg
+
+    run = run_train_seg(args.train, args.out, config=args.config, val=args.val, label_map=args.label_map,
+                        phase=args.phase, synthetic_preset=args.synthetic, synthesis_prob=args.synthesis_prob,
+                        max_steps=args.max_steps, resume=args.resume, quiet=args.quiet)
+    if not args.quiet:
+        print(f"trained run: {run}")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from synthtumor.train_seg.predict import run_predict
+
+    written = run_predict(args.model, args.input, args.out, label_map=args.label_map, quiet=args.quiet)
+    if not args.quiet:
+        print(f"wrote {len(written)} prediction(s) to {args.out}")
+    return 0
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from synthtumor.commands.demo import run_demo
 
@@ -215,7 +259,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"phantom": _run_phantom, "info": _run_info, "generate": _run_generate,
-             "evaluate": _run_evaluate, "demo": _run_demo}
+             "evaluate": _run_evaluate, "train-seg": _run_train_seg, "predict": _run_predict,
+             "demo": _run_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

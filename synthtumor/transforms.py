@@ -39,7 +39,7 @@ from synthtumor.errors import ConfigError, InvalidCaseError
 from synthtumor.generators.base import LesionGenerator, NoRoomError
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 
-__all__ = ["PrepareLesionSynthesisd", "RandLesionSynthesisd", "RandLesionCropd", "PREPARED_KEY"]
+__all__ = ["ApplyLabelMapd", "PrepareLesionSynthesisd", "RandLesionSynthesisd", "RandLesionCropd", "PREPARED_KEY"]
 
 PREPARED_KEY = "lesion_synthesis"
 _DEFAULT_MAP = LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
@@ -89,6 +89,34 @@ def _write_back(target: Any, values: np.ndarray, box: tuple[slice, ...] | None =
         region.copy_(torch.from_numpy(np.ascontiguousarray(values)).to(target.dtype))
     else:
         region[...] = values
+
+
+class ApplyLabelMapd(MapTransform):
+    """Rewrite multi-label maps as 0 background, 1 organ, 2 tumour through a label map.
+
+    Args:
+        keys: label keys.
+        label_map: LabelMap, preset name, YAML path or dict (default 1 organ, 2 tumour).
+        allow_missing_keys: as in MONAI.
+    """
+
+    def __init__(self, keys: KeysCollection = "label", label_map: LabelMap | str | None = None,
+                 allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.label_map = resolve_label_map(label_map) or _DEFAULT_MAP
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            label = np.rint(_volume(d[key], key)).astype(np.int32)
+            masks = self.label_map.masks(label)
+            out = np.zeros(label.shape, dtype=np.uint8)
+            if masks.organ is not None:
+                out[masks.organ] = 1
+            if masks.tumor is not None:
+                out[masks.tumor] = 2
+            _write_back(d[key], out)
+        return d
 
 
 class PrepareLesionSynthesisd(MapTransform):

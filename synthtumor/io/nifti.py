@@ -29,6 +29,7 @@ __all__ = [
     "write_nifti",
     "atomic_path",
     "storage_dtype",
+    "ras_geometry",
 ]
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -131,6 +132,27 @@ def _as_integer_labels(data: np.ndarray, path: Path, case: str | None) -> np.nda
     if rounded.min(initial=0) < 0 or rounded.max(initial=0) > np.iinfo(np.int32).max:
         raise InvalidCaseError(f"label values of {path.name} are out of range.", case=case)
     return rounded.astype(np.int32)
+
+
+def ras_geometry(path: str | os.PathLike, *, case: str | None = None) -> tuple[np.ndarray, tuple[int, ...], SourceGeometry]:
+    """The RAS+ affine and shape a NIfTI file loads with, and its source geometry, from its header only.
+
+    Raises:
+        CaseFileError: the file is missing or not NIfTI.
+    """
+    path = Path(path)
+    try:
+        img = nib.load(str(path))
+    except (OSError, nib.filebasedimages.ImageFileError) as exc:
+        raise CaseFileError(f"cannot read {path}: {exc}.", case=case) from exc
+    shape = tuple(int(n) for n in img.shape[:3])
+    ornt = io_orientation(img.affine)
+    ras_affine = np.asarray(img.affine, dtype=np.float64) @ inv_ornt_aff(ornt, shape)
+    ras_shape = tuple(shape[int(axis)] for axis in np.argsort(ornt[:, 0]))
+    header = img.header.copy()
+    source = SourceGeometry(affine=np.asarray(img.affine, dtype=np.float64), shape=shape, header=header,
+                            dtype=np.dtype(header.get_data_dtype()))
+    return ras_affine, ras_shape, source
 
 
 def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,130 @@
+"""Predict with a trained run: sliding-window inference, back on each scan's own grid.
+
+Each input case gives ``OUT/<case_id>.nii.gz`` (0 background, 1 organ, 2 tumour) written in the
+input file's orientation, affine and header, so ``synthtumor evaluate --pred OUT --ref INPUT``
+compares them directly. End to end: one network. Cascaded: the organ network on the whole
+scan, then the tumour network inside the largest organ component's bounding box plus
+``cascade_margin_mm``; tumour is kept inside the organ's box only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+from safetensors.torch import load_file
+from scipy import ndimage as ndi
+from tqdm import tqdm
+
+from synthtumor.errors import ConfigError
+from synthtumor.io.nifti import is_nifti, ras_geometry, write_nifti
+from synthtumor.train_seg.config import TrainConfig
+from synthtumor.train_seg.data import dataset_items, inference_transform
+from synthtumor.train_seg.networks import build_network
+
+__all__ = ["TrainedStage", "load_run", "predict_item", "run_predict"]
+
+
+class TrainedStage:
+    """One stage's network in eval mode, with its config."""
+
+    def __init__(self, folder: Path) -> None:
+        meta_path = folder / "model.json"
+        if not meta_path.is_file() or not (folder / "model.safetensors").is_file():
+            raise ConfigError(f"{folder} holds no trained model.", fix="train it with `synthtumor train-seg` first.")
+        meta = json.loads(meta_path.read_text())
+        self.config = TrainConfig.from_dict(meta["config"])
+        self.stage = meta["stage"]
+        self.network = build_network(self.config, int(meta["classes"]))
+        self.network.load_state_dict(load_file(str(folder / "model.safetensors")))
+        self.network.eval()
+
+    def segment(self, image: torch.Tensor) -> np.ndarray:
+        """Class index per voxel of a (1, X, Y, Z) scaled image."""
+        with torch.inference_mode():
+            logits = sliding_window_inference(image[None].float(), roi_size=self.config.patch_size, sw_batch_size=2,
+                                              predictor=self.network, overlap=0.25, mode="gaussian")
+        return logits[0].argmax(0).numpy().astype(np.uint8)
+
+
+def load_run(run: str | os.PathLike) -> tuple[str, dict[str, TrainedStage]]:
+    """The strategy of a run folder and its trained stages."""
+    run = Path(run)
+    meta_path = run / "run.json"
+    if not meta_path.is_file():
+        raise ConfigError(f"{run} is not a training run (no run.json).", fix="pass the --out of `synthtumor train-seg`.")
+    strategy = json.loads(meta_path.read_text())["strategy"]
+    folders = {"end_to_end": {"all": "model"}, "cascaded": {"organ": "organ", "tumour": "tumour"}}[strategy]
+    return strategy, {stage: TrainedStage(run / name) for stage, name in folders.items()}
+
+
+def _largest_component_box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, ...] | None:
+    labels, n = ndi.label(mask, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return None
+    largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    coords = np.argwhere(labels == largest)
+    lo = np.maximum(coords.min(axis=0) - margin, 0)
+    hi = np.minimum(coords.max(axis=0) + margin + 1, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+
+def predict_item(strategy: str, stages: dict[str, TrainedStage], item: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted labels (0/1/2) on the training grid, and that grid's affine."""
+    first = next(iter(stages.values()))
+    image = inference_transform(first.config)({"image": item["image"]})["image"]
+    affine = np.asarray(image.affine, dtype=np.float64)
+    if strategy == "end_to_end":
+        return stages["all"].segment(image), affine
+    organ = stages["organ"].segment(image).astype(bool)
+    label = organ.astype(np.uint8)
+    config = stages["tumour"].config
+    margin = np.ceil(config.cascade_margin_mm / np.asarray(config.spacing_mm)).astype(int)
+    box = _largest_component_box(organ, margin)
+    if box is not None:
+        crop = image[(slice(None),) + box]
+        tumour = stages["tumour"].segment(crop).astype(bool)
+        label[box][tumour] = 2
+    return label, affine
+
+
+def _to_scan_grid(label: np.ndarray, affine: np.ndarray, scan_affine: np.ndarray, scan_shape: tuple[int, ...]) -> np.ndarray:
+    """Nearest-neighbour resampling from the prediction grid to the scan's RAS grid."""
+    matrix = np.linalg.inv(affine) @ scan_affine
+    return ndi.affine_transform(label, matrix[:3, :3], offset=matrix[:3, 3], output_shape=scan_shape,
+                                order=0, mode="constant", cval=0)
+
+
+def run_predict(
+    model: str | os.PathLike,
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    label_map: str | None = None,
+    quiet: bool = False,
+) -> list[Path]:
+    """Segment every case of ``input_path`` (any layout; labels are not needed) into ``out``.
+
+    Raises:
+        ConfigError: ``model`` is not a trained run, or an input image is not NIfTI.
+    """
+    strategy, stages = load_run(model)
+    items, _ = dataset_items(input_path, label_map)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in tqdm(items, desc="predict", unit="case", disable=quiet):
+        if not is_nifti(item["image"]):
+            raise ConfigError(f"{item['image']} is not NIfTI; prediction reads NIfTI files.",
+                              fix="convert DICOM series to NIfTI first (e.g. dcm2niix).")
+        label, affine = predict_item(strategy, stages, item)
+        scan_affine, scan_shape, source = ras_geometry(item["image"], case=item["case_id"])
+        on_scan = _to_scan_grid(label, affine, scan_affine, scan_shape)
+        written.append(write_nifti(on_scan, scan_affine, out / f"{item['case_id']}.nii.gz", source=source,
+                                   dtype=np.uint8))
+    return written

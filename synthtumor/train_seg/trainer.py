@@ -1,0 +1,160 @@
+"""Train one segmentation model with accelerate (CPU fallback, bf16 on GPU, multi-GPU launch).
+
+A run folder holds, per stage (``model/`` end to end; ``organ/`` and ``tumour/`` cascaded):
+``model.safetensors`` (final weights), ``model.json`` (config, stage, classes, label map),
+``checkpoint/`` (weights, optimiser and scheduler state, step; written atomically every
+``checkpoint_every`` steps), ``log.csv`` (step, loss, learning rate, seconds) and the run's
+``resolved_config.yaml``. ``resume=True`` continues from the checkpoint; a finished stage is
+skipped. Any ``torch.load`` uses ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from monai.data import CacheDataset, DataLoader
+from monai.losses import DiceCELoss
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from synthtumor.case import Phase
+from synthtumor.errors import ConfigError
+from synthtumor.generators.base import LesionGenerator
+from synthtumor.io.labelmap import LabelMap
+from synthtumor.train_seg.config import TrainConfig
+from synthtumor.train_seg.data import stage_classes, train_transform
+from synthtumor.train_seg.networks import build_network, deep_supervision_weights
+
+__all__ = ["train_stage", "make_accelerator", "STAGE_FOLDERS"]
+
+#: Stage folders of a run, per strategy.
+STAGE_FOLDERS = {"end_to_end": {"all": "model"}, "cascaded": {"organ": "organ", "tumour": "tumour"}}
+
+
+def make_accelerator(config: TrainConfig) -> Accelerator:
+    """bf16 where a GPU is present and the config asks for it; fp32 on the CPU."""
+    gpu = torch.cuda.is_available()
+    precision = "bf16" if (gpu and config.mixed_precision == "bf16") else "no"
+    return Accelerator(mixed_precision=precision, cpu=not gpu)
+
+
+def _loss(outputs: torch.Tensor, label: torch.Tensor, loss_fn: DiceCELoss) -> torch.Tensor:
+    if outputs.dim() == 6:  # DynUNet deep supervision: (B, heads, C, X, Y, Z)
+        heads = torch.unbind(outputs, dim=1)
+        return sum(w * loss_fn(h, label) for w, h in zip(deep_supervision_weights(len(heads)), heads))
+    return loss_fn(outputs, label)
+
+
+def _save_checkpoint(folder: Path, model: torch.nn.Module, optimiser, scheduler, step: int) -> None:
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "weights.safetensors"))
+    torch.save({"optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "state.pt")
+    (tmp / "step.json").write_text(json.dumps({"step": step}))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def train_stage(
+    config: TrainConfig,
+    items: list[dict[str, Any]],
+    out: str | os.PathLike,
+    *,
+    stage: str = "all",
+    label_map: LabelMap | None = None,
+    generator: LesionGenerator | None = None,
+    synthesis_prob: float = 1.0,
+    phase: Phase | str = Phase.UNKNOWN,
+    resume: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """Train one stage's network on ``items`` and return its folder.
+
+    Args:
+        config: the training configuration.
+        items: ``[{"image", "label", "case_id"}]`` training cases.
+        out: the stage folder (created).
+        stage: ``all``, ``organ`` or ``tumour``.
+        label_map: roles of the label values.
+        generator: on-the-fly lesion synthesis (synthetic arms), or None.
+        synthesis_prob: probability of synthetic lesions per sample.
+        phase: contrast phase of the scans.
+        resume: continue from the stage's checkpoint (a finished stage is kept as it is).
+        quiet: no progress bar.
+
+    Raises:
+        ConfigError: no training case, or an existing stage folder without ``resume``.
+    """
+    folder = Path(out)
+    if not items or any("label" not in item for item in items):
+        raise ConfigError("training needs at least one case, each with a label file.", fix="check --train.")
+    if (folder / "model.safetensors").is_file():
+        if resume:
+            return folder
+        raise ConfigError(f"{folder} already holds a trained model.", fix="use --resume, or another --out.")
+    folder.mkdir(parents=True, exist_ok=True)
+    accelerator = make_accelerator(config)
+    torch.manual_seed(config.seed)
+    transform = train_transform(config, stage=stage, label_map=label_map, generator=generator,
+                                synthesis_prob=synthesis_prob, phase=phase)
+    dataset = CacheDataset(items, transform, progress=False, num_workers=0)
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
+                        generator=torch.Generator().manual_seed(config.seed), drop_last=False)
+    model = build_network(config, stage_classes(stage))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.iterations)
+    step = 0
+    checkpoint = folder / "checkpoint"
+    if resume and checkpoint.is_dir():
+        model.load_state_dict(load_file(str(checkpoint / "weights.safetensors")))
+        state = torch.load(checkpoint / "state.pt", weights_only=True)
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = json.loads((checkpoint / "step.json").read_text())["step"]
+    model, optimiser, loader, scheduler = accelerator.prepare(model, optimiser, loader, scheduler)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    log_path = folder / "log.csv"
+    new_log = not log_path.is_file() or step == 0
+    bar = tqdm(total=config.iterations, initial=step, desc=f"train {stage}", unit="step", disable=quiet)
+    start = time.perf_counter()
+    with open(log_path, "w" if new_log else "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new_log:
+            writer.writerow(["step", "loss", "lr", "seconds"])
+        model.train()
+        while step < config.iterations:
+            for batch in loader:
+                optimiser.zero_grad()
+                loss = _loss(model(batch["image"]), batch["label"], loss_fn)
+                accelerator.backward(loss)
+                optimiser.step()
+                scheduler.step()
+                step += 1
+                writer.writerow([step, f"{loss.item():.5f}", f"{scheduler.get_last_lr()[0]:.3g}",
+                                 f"{time.perf_counter() - start:.1f}"])
+                handle.flush()
+                bar.update()
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                if step % config.checkpoint_every == 0 or step == config.iterations:
+                    accelerator.wait_for_everyone()
+                    _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimiser, scheduler, step)
+                if step >= config.iterations:
+                    break
+    bar.close()
+    weights = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+    meta = {"config": config.to_dict(), "stage": stage, "classes": stage_classes(stage),
+            "label_map": label_map.to_dict() if label_map is not None else None, "steps": step}
+    (folder / "model.json").write_text(json.dumps(meta, indent=2))
+    tmp = folder / ".model.safetensors.tmp"
+    save_file(weights, str(tmp))
+    os.replace(tmp, folder / "model.safetensors")
+    return folder
