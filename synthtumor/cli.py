@@ -72,7 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
     p.add_argument("--phase", default=None, help="contrast phase of the input scans")
-    p.add_argument("--generator", default="heuristic", choices=["heuristic"], help="lesion generator")
+    p.add_argument("--generator", default="heuristic", choices=["heuristic", "diffusion"],
+                   help="lesion generator; diffusion places and shapes lesions with --preset and fills "
+                   "them with the trained --checkpoint")
+    p.add_argument("--checkpoint", type=Path, default=None, metavar="RUN",
+                   help="diffusion run folder written by train-diffusion (with --generator diffusion)")
+    p.add_argument("--ddim-steps", type=int, default=None,
+                   help="DDIM steps per lesion (default: the run's sample.ddim_steps)")
     p.add_argument("--preset", default="liver_metastasis",
                    help="generator preset in configs/generators/ or a YAML path (default liver_metastasis)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -104,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no printed summary")
 
+    p = sub.add_parser("train-diffusion", help="train the diffusion lesion generator on scans with tumours",
+                       description="Cut a cube around every tumour of a dataset (any layout synthtumor "
+                       "reads), split by scan, and train the diffusion lesion generator; writes "
+                       "checkpoints, log.csv, loss_curve.png and config.json into --out.")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder whose labels mark tumours")
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--config", default=None,
+                   help="preset in configs/diffusion/ (tiny_cpu, gpu_64) or a YAML path "
+                   "(default tiny_cpu; with --resume, the run's own)")
+    p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
+    p.add_argument("--phase", default=None, help="contrast phase of the scans")
+    p.add_argument("--max-steps", type=int, default=None, help="total optimizer steps (overrides train.max_steps)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("train-seg", help="train a segmentation model (accelerate; CPU or GPU)",
                        description="Train a MONAI segmentation network on a dataset, optionally with "
                        "on-the-fly synthetic lesions; --val predicts and evaluates held-out cases.")
@@ -128,11 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-map", default=None, help="label-map YAML or preset name of the input dataset")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("study", help="real vs synthetic vs mixed training under data scarcity",
+                       description="Run (or resume) a study declared in YAML: arms x numbers of real "
+                       "scans x seeds; writes splits.json, results.csv, report.md and its plots.")
+    p.add_argument("--config", required=True, help="configs/study/ name or YAML path")
+    p.add_argument("--out", type=Path, required=True, help="study folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("demo", help="run the main job on the embedded phantom (no data needed)",
-                       description="Build a small phantom cohort with reference lesions, write "
-                       "previews and print its summary.")
+                       description="Build a small phantom cohort with reference lesions and "
+                       "previews, then run a small real-vs-synthetic-vs-mixed study on phantoms "
+                       "(configs/study/demo.yaml) and print its table; a few minutes on a CPU.")
     p.add_argument("--out", type=Path, default=Path("synthtumor-demo"), help="output folder")
     p.add_argument("--n", type=int, default=3, help="number of phantom cases (default 3)")
+    p.add_argument("--no-study", action="store_true", help="stop after the phantom cohort")
     _add_phantom_options(p)
     return parser
 
@@ -208,12 +238,13 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     common = dict(label_map=args.label_map, phase=args.phase, workers=args.workers, format=args.format,
                   preview=args.preview, quiet=args.quiet, expect_ct=not args.no_ct_check,
-                  dataset_id=args.dataset_id, dataset_name=args.dataset_name)
+                  dataset_id=args.dataset_id, dataset_name=args.dataset_name,
+                  checkpoint=args.checkpoint, ddim_steps=args.ddim_steps)
     if args.replay is not None:
         manifest = run_replay(args.replay, args.input, args.out, **common)
     else:
         manifest = run_generate(args.input, args.out, preset=args.preset, overrides=parse_overrides(args.overrides),
-                                per_case=args.per_case, seed=args.seed, **common)
+                                per_case=args.per_case, seed=args.seed, generator=args.generator, **common)
     if not args.quiet:
         print(f"wrote {sum(1 for _ in open(manifest))} case(s); manifest: {manifest}")
     return 0
@@ -227,6 +258,17 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         kwargs["size_bins_mm"] = tuple(args.size_bins)
     run_evaluate(args.pred, args.ref, args.out, label_map=args.label_map, nsd_tolerance_mm=args.nsd_tolerance,
                  iou_threshold=args.iou_threshold, workers=args.workers, quiet=args.quiet, **kwargs)
+    return 0
+
+
+def _run_train_diffusion(args: argparse.Namespace) -> int:
+    from synthtumor.commands.train_diffusion import run_train_diffusion
+
+    config = args.config if args.config is not None else (None if args.resume else "tiny_cpu")
+    run = run_train_diffusion(args.data, args.out, config=config, label_map=args.label_map, phase=args.phase,
+                              max_steps=args.max_steps, resume=args.resume, quiet=args.quiet)
+    if not args.quiet:
+        print(f"diffusion run: {run}; use it with: synthtumor generate --generator diffusion --checkpoint {run}")
     return 0
 
 
@@ -250,16 +292,27 @@ def _run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_study(args: argparse.Namespace) -> int:
+    from synthtumor.train_seg.study import run_study
+
+    report = run_study(args.config, args.out, quiet=args.quiet)
+    if not args.quiet:
+        print(report.read_text())
+        print(f"report: {report}")
+    return 0
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from synthtumor.commands.demo import run_demo
 
     config = _phantom_config(args, lesions=None)
-    run_demo(args.out, n=args.n, seed=args.seed, config=config, workers=args.workers, quiet=args.quiet)
+    run_demo(args.out, n=args.n, seed=args.seed, config=config, workers=args.workers, quiet=args.quiet,
+             study=not args.no_study)
     return 0
 
 
 _COMMANDS = {"phantom": _run_phantom, "info": _run_info, "generate": _run_generate,
-             "evaluate": _run_evaluate, "train-seg": _run_train_seg, "predict": _run_predict,
+             "evaluate": _run_evaluate, "train-diffusion": _run_train_diffusion, "train-seg": _run_train_seg, "predict": _run_predict, "study": _run_study,
              "demo": _run_demo}
 
 

@@ -25,7 +25,7 @@ import yaml
 from tqdm import tqdm
 
 from synthtumor.errors import ConfigError, DatasetLayoutError
-from synthtumor.generators import HeuristicGenerator
+from synthtumor.generators import HeuristicGenerator, LesionGenerator
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
 from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
@@ -59,6 +59,32 @@ class GenerateJob:
     seed: int
     preview: bool
     expect_ct: bool
+    generator: str = "heuristic"
+    checkpoint: str | None = None
+    ddim_steps: int | None = None
+    threads: int | None = None
+
+
+GENERATORS = ("heuristic", "diffusion")
+
+
+def make_generator(job: GenerateJob) -> LesionGenerator:
+    """The job's generator: the preset's heuristic one, or a trained diffusion run placing and
+    shaping lesions with that preset (weights load lazily, in the worker)."""
+    placement = HeuristicGenerator(GeneratorConfig.from_preset(job.preset, **job.overrides))
+    if job.generator == "heuristic":
+        return placement
+    from synthtumor.generators.diffusion.generator import DiffusionGenerator
+
+    return DiffusionGenerator(job.checkpoint, placement, steps=job.ddim_steps, threads=job.threads)
+
+
+def _check_generator(generator: str, checkpoint) -> None:
+    if generator not in GENERATORS:
+        raise ConfigError(f"unknown generator {generator!r}.", fix=f"use one of {list(GENERATORS)}.")
+    if generator == "diffusion" and checkpoint is None:
+        raise ConfigError("--generator diffusion needs --checkpoint RUN.",
+                          fix="train one with `synthtumor train-diffusion --data DATA --out RUN`, then pass --checkpoint RUN.")
 
 
 def _record_path(writer: DatasetWriter, case_id: str) -> Path:
@@ -69,7 +95,7 @@ def _lesion_records(specs: list[TumorSpec], result) -> list[dict[str, Any]]:
     return [{"voxels": les.voxels, "volume_ml": round(les.volume_ml, 4)} for les in result.lesions]
 
 
-def _write_output(job: GenerateJob, generator: HeuristicGenerator, prepared, case_id: str,
+def _write_output(job: GenerateJob, generator: LesionGenerator, prepared, case_id: str,
                   source_id: str, seed_info: Any, specs: list[TumorSpec]) -> dict[str, Any]:
     result = generator.render_result(prepared, specs)
     out = result.case.replace(case_id=case_id)
@@ -79,6 +105,7 @@ def _write_output(job: GenerateJob, generator: HeuristicGenerator, prepared, cas
         "seed": seed_info,
         "generator": generator.name,
         "preset": job.preset,
+        **({"checkpoint": job.checkpoint, "ddim_steps": job.ddim_steps} if job.generator != "heuristic" else {}),
         "phase": out.phase.value,
         "specs": [s.to_dict() for s in specs],
         "rendered": _lesion_records(specs, result),
@@ -102,7 +129,7 @@ def _generate_from(args: tuple[GenerateJob, CaseRef]) -> list[str]:
     todo = [k for k in range(job.per_case) if not _record_path(job.writer, output_case_id(ref.case_id, k)).is_file()]
     if not todo:
         return []
-    generator = HeuristicGenerator(GeneratorConfig.from_preset(job.preset, **job.overrides))
+    generator = make_generator(job)
     prepared = generator.prepare(ref.load(job.expect_ct))
     done = []
     for k in todo:
@@ -164,6 +191,9 @@ def run_generate(
     expect_ct: bool = True,
     dataset_id: int | None = None,
     dataset_name: str = "SynthTumor",
+    generator: str = "heuristic",
+    checkpoint: str | os.PathLike | None = None,
+    ddim_steps: int | None = None,
 ) -> Path:
     """Generate ``per_case`` synthetic cases per input case; return the manifest's path.
 
@@ -177,14 +207,17 @@ def run_generate(
     input_path, out = Path(input_path), Path(out)
     _check_out(input_path, out)
     config = GeneratorConfig.from_preset(preset, **(overrides or {}))  # validate before any work
+    _check_generator(generator, checkpoint)
     dataset = load_dataset(input_path, label_map, phase=phase, expect_ct=expect_ct)
     writer = make_writer(format, out, organ_name=config.organ, dataset_id=dataset_id, dataset_name=dataset_name,
                          description=f"synthetic {preset} lesions (synthtumor) in {dataset.root.name}")
-    job = GenerateJob(preset, dict(overrides or {}), writer, per_case, seed, preview, expect_ct)
+    job = GenerateJob(preset, dict(overrides or {}), writer, per_case, seed, preview, expect_ct, generator,
+                      str(checkpoint) if checkpoint is not None else None, ddim_steps, 1)
+    make_generator(job)  # a diffusion run is checked here (config, checkpoint, steps); weights load later
     _run_pool(_generate_from, [(job, ref) for ref in dataset.refs], workers, quiet, "generate")
     case_ids = [output_case_id(ref.case_id, k) for ref in dataset.refs for k in range(per_case)]
     resolved = {"command": "generate", "input": str(input_path), "label_map": label_map, "phase": phase,
-                "generator": "heuristic", "preset": preset, "overrides": overrides or {},
+                "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps, "preset": preset, "overrides": overrides or {},
                 "per_case": per_case, "seed": seed, "format": format,
                 "preset_config": load_preset_dict(preset) | {"resolved": asdict(config)}}
     return _finish(job, case_ids, resolved)
@@ -192,7 +225,7 @@ def run_generate(
 
 def _replay_one(args: tuple[GenerateJob, CaseRef, list[dict[str, Any]]]) -> None:
     job, ref, records = args
-    generator = HeuristicGenerator(GeneratorConfig.from_preset(job.preset, **job.overrides))
+    generator = make_generator(job)
     prepared = generator.prepare(ref.load(job.expect_ct))
     for record in records:
         if _record_path(job.writer, record["case_id"]).is_file():
@@ -215,6 +248,8 @@ def run_replay(
     expect_ct: bool = True,
     dataset_id: int | None = None,
     dataset_name: str = "SynthTumor",
+    checkpoint: str | os.PathLike | None = None,
+    ddim_steps: int | None = None,
 ) -> Path:
     """Render the cases of ``manifest`` again from their recorded specs (edit them first if you like).
 
@@ -236,7 +271,13 @@ def run_replay(
     writer = make_writer(format, out, organ_name=GeneratorConfig.from_preset(preset).organ,
                          dataset_id=dataset_id, dataset_name=dataset_name,
                          description=f"replay of {manifest.name} (synthtumor)")
-    job = GenerateJob(preset, {}, writer, 0, 0, preview, expect_ct)
+    generator = records[0].get("generator", "heuristic") if records else "heuristic"
+    checkpoint = checkpoint if checkpoint is not None else (records[0].get("checkpoint") if records else None)
+    ddim_steps = ddim_steps if ddim_steps is not None else (records[0].get("ddim_steps") if records else None)
+    _check_generator(generator, checkpoint)
+    job = GenerateJob(preset, {}, writer, 0, 0, preview, expect_ct, generator,
+                      str(checkpoint) if checkpoint is not None else None, ddim_steps, 1)
+    make_generator(job)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(r["source_case_id"], []).append(r)

@@ -35,9 +35,9 @@ STAND_IN_NOTE = (
 )
 
 
-def phantom_case_id(index: int) -> str:
-    """``phantom_000``, ``phantom_001``, ..."""
-    return f"phantom_{index:03d}"
+def phantom_case_id(index: int, prefix: str = "phantom") -> str:
+    """``phantom_000``, ``phantom_001``, ... (another prefix for a second, distinct cohort)."""
+    return f"{prefix}_{index:03d}"
 
 
 def _config_digest(config: PhantomConfig, seed: int) -> str:
@@ -45,9 +45,9 @@ def _config_digest(config: PhantomConfig, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _write_one(args: tuple[PhantomConfig, int, int, str, str, bool]) -> dict[str, Any]:
-    config, seed, index, out, digest, preview = args
-    case_id = phantom_case_id(index)
+def _write_one(args: tuple[PhantomConfig, int, int, str, str, bool, str]) -> dict[str, Any]:
+    config, seed, index, out, digest, preview, prefix = args
+    case_id = phantom_case_id(index, prefix)
     phantom = make_phantom(config, phantom_seed(seed, index), case_id=case_id)
     meta = {"run_seed": seed, "index": index, "config_digest": digest, "synthetic": True,
             "anatomy_legend": {str(k): v for k, v in phantom.legend.items()},
@@ -58,14 +58,14 @@ def _write_one(args: tuple[PhantomConfig, int, int, str, str, bool]) -> dict[str
     return summarise_case(phantom.case)
 
 
-def _done(out: Path, index: int, digest: str) -> bool:
-    meta_path = out / phantom_case_id(index) / CASE_FILES["meta"]
+def _done(out: Path, index: int, digest: str, prefix: str) -> bool:
+    meta_path = out / phantom_case_id(index, prefix) / CASE_FILES["meta"]
     if not meta_path.is_file():
         return False
     meta = json.loads(meta_path.read_text())
     if meta.get("config_digest") != digest:
         raise ConfigError(
-            f"{out} already holds {phantom_case_id(index)} made with another config or seed.",
+            f"{out} already holds {phantom_case_id(index, prefix)} made with another config or seed.",
             fix="write to a new folder, or delete the old cohort.",
         )
     return True
@@ -80,6 +80,7 @@ def write_phantom_cohort(
     workers: int = 1,
     preview: bool = False,
     quiet: bool = False,
+    prefix: str = "phantom",
 ) -> list[dict[str, Any]]:
     """Write ``n`` phantom cases to ``out`` (case-folder layout) and return their summaries.
 
@@ -91,6 +92,8 @@ def write_phantom_cohort(
         workers: worker processes (>= 1); the output does not depend on it.
         preview: also write ``<case>/preview.png``.
         quiet: no progress bar.
+        prefix: case ids are ``<prefix>_000``, ...: cohorts standing for different patients
+            need different prefixes.
 
     Raises:
         ConfigError: ``n`` or ``workers`` below 1, or ``out`` holds a cohort made otherwise.
@@ -102,8 +105,8 @@ def write_phantom_cohort(
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     digest = _config_digest(config, seed)
-    todo = [i for i in range(n) if not _done(root, i, digest)]
-    jobs = [(config, seed, i, str(root), digest, preview) for i in todo]
+    todo = [i for i in range(n) if not _done(root, i, digest, prefix)]
+    jobs = [(config, seed, i, str(root), digest, preview, prefix) for i in todo]
     summaries: dict[int, dict[str, Any]] = {}
     bar = tqdm(total=n, initial=n - len(todo), desc="phantoms", unit="case", disable=quiet)
     if workers == 1 or len(jobs) <= 1:
@@ -116,7 +119,7 @@ def write_phantom_cohort(
                 summaries[job[2]] = summary
                 bar.update()
     bar.close()
-    case_ids = [phantom_case_id(i) for i in range(n)]
+    case_ids = [phantom_case_id(i, prefix) for i in range(n)]
     first = json.loads((root / case_ids[0] / CASE_FILES["meta"]).read_text())
     write_cases_index(
         root, case_ids, name="synthtumor-phantom", description=STAND_IN_NOTE,
@@ -129,5 +132,5 @@ def write_phantom_cohort(
     if skipped:
         dataset = load_dataset(root, layout="cases")
         for i in skipped:
-            summaries[i] = summarise_case(dataset[dataset.case_ids.index(phantom_case_id(i))])
+            summaries[i] = summarise_case(dataset[dataset.case_ids.index(phantom_case_id(i, prefix))])
     return [summaries[i] for i in range(n)]

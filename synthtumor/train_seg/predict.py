@@ -22,12 +22,16 @@ from scipy import ndimage as ndi
 from tqdm import tqdm
 
 from synthtumor.errors import ConfigError
+from synthtumor.io.case_io import write_json_atomic
 from synthtumor.io.nifti import is_nifti, ras_geometry, write_nifti
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items, inference_transform
 from synthtumor.train_seg.networks import build_network
 
-__all__ = ["TrainedStage", "load_run", "predict_item", "run_predict"]
+__all__ = ["TrainedStage", "load_run", "predict_item", "predict_items", "run_predict", "PREDICTION_LABELS"]
+
+#: Written as the predictions folder's dataset.json, so `synthtumor evaluate` knows the classes.
+PREDICTION_LABELS = {"labels": {"background": 0, "organ": 1, "tumor": 2}}
 
 
 class TrainedStage:
@@ -113,10 +117,17 @@ def run_predict(
     Raises:
         ConfigError: ``model`` is not a trained run, or an input image is not NIfTI.
     """
-    strategy, stages = load_run(model)
     items, _ = dataset_items(input_path, label_map)
+    return predict_items(model, items, out, quiet=quiet)
+
+
+def predict_items(model: str | os.PathLike, items: list[dict[str, Any]], out: str | os.PathLike, *,
+                  quiet: bool = False) -> list[Path]:
+    """Segment ``[{"image", "case_id"}]`` items into ``out`` (see :func:`run_predict`)."""
+    strategy, stages = load_run(model)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(PREDICTION_LABELS, out / "dataset.json")
     written = []
     for item in tqdm(items, desc="predict", unit="case", disable=quiet):
         if not is_nifti(item["image"]):

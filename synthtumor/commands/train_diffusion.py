@@ -1,0 +1,115 @@
+"""``synthtumor train-diffusion``: train the diffusion lesion generator on annotated scans.
+
+Reads any dataset :func:`synthtumor.io.load_dataset` reads, cuts a cube around every tumour
+(:mod:`synthtumor.generators.diffusion.data`), splits them by scan into training and validation,
+and trains (:mod:`synthtumor.generators.diffusion.train`). The run folder ``out`` receives
+``config.json`` and ``resolved_config.yaml`` (the preset as used), ``split.json`` (which scans
+went where), the cubes (``cubes_train.npz``, ``cubes_val.npz``, reused by ``--resume``),
+checkpoints, ``log.csv`` and ``loss_curve.png``. Use it with
+``DiffusionGenerator.from_checkpoint(out)`` or ``synthtumor generate --generator diffusion
+--checkpoint out``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from synthtumor.errors import ConfigError
+from synthtumor.generators.diffusion.checkpoint import latest_checkpoint, read_run_config
+from synthtumor.generators.diffusion.config import DiffusionConfig, load_diffusion_config, require_pixel_mode
+from synthtumor.generators.diffusion.data import LesionCubes, build_training_cubes
+from synthtumor.generators.diffusion.train import train_diffusion
+from synthtumor.io.case_io import write_json_atomic
+from synthtumor.io.layouts import load_dataset
+
+__all__ = ["run_train_diffusion"]
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
+            if found:
+                return found
+        return None
+    return None if a == b else prefix
+
+
+def _resolve(out: Path, config: DiffusionConfig | str | os.PathLike | None, max_steps: int | None,
+             resume: bool) -> DiffusionConfig:
+    has_run = (out / "config.json").is_file() and latest_checkpoint(out) is not None
+    if has_run and not resume:
+        raise ConfigError(f"{out} already holds a diffusion training run.",
+                          fix="pass --resume to continue it, or choose another --out folder.")
+    if resume and has_run:
+        saved, _ = read_run_config(out)
+        if config is not None:
+            given = load_diffusion_config(config)
+            key = _first_difference(saved.replace_train(max_steps=1).to_dict(), given.replace_train(max_steps=1).to_dict())
+            if key is not None:
+                raise ConfigError(f"--resume: the config differs from the run's at {key!r}.",
+                                  fix=f"resume with the run's own config ({out / 'resolved_config.yaml'}), "
+                                  "or start a new run in another folder.")
+        base = saved
+    elif config is None:
+        raise ConfigError("no diffusion config given.", fix="pass --config tiny_cpu (or gpu_64, or a YAML path).")
+    else:
+        base = load_diffusion_config(config)
+    return base.replace_train(max_steps=max_steps) if max_steps is not None else base
+
+
+def run_train_diffusion(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    config: DiffusionConfig | str | os.PathLike | None,
+    label_map: str | None = None,
+    phase: str | None = None,
+    max_steps: int | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """Train the diffusion lesion generator; return the run folder.
+
+    Args:
+        data: a dataset folder (cases, Decathlon, nnU-Net or LiTS layout) with tumour labels.
+        out: the run folder (created).
+        config: a preset name in ``configs/diffusion/`` (``tiny_cpu``, ``gpu_64``), a YAML path or a
+            DiffusionConfig; with ``resume`` it may be None (the run's own) and must otherwise match
+            the run's (``train.max_steps`` aside).
+        label_map: label-map YAML or preset name for the dataset's label values.
+        phase: contrast phase of every scan (a conditioning value).
+        max_steps: total optimizer steps, overriding ``train.max_steps``.
+        resume: continue from the run's last checkpoint.
+        quiet: no progress bars.
+
+    Raises:
+        ConfigError: a bad config or option, latent mode (not implemented), an ``out`` that already
+            holds a run without ``resume``, or ``out`` inside ``data``.
+        NoLesionsError: the dataset holds no tumour (names the dataset and the fix).
+        SynthTumorError: a case cannot be read.
+    """
+    data, out = Path(data), Path(out)
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1, got {max_steps}.")
+    if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
+        raise ConfigError(f"--out {out} lies inside the dataset {data}; synthtumor never writes into its input.",
+                          fix="choose a run folder outside the dataset.")
+    cfg = _resolve(out, config, max_steps, resume)
+    require_pixel_mode(cfg, "be trained")
+    train_path, val_path = out / "cubes_train.npz", out / "cubes_val.npz"
+    if resume and train_path.is_file() and val_path.is_file():
+        train, val = LesionCubes.load(train_path), LesionCubes.load(val_path)
+    else:
+        dataset = load_dataset(data, label_map, phase=phase)
+        train, val = build_training_cubes(dataset, cfg, quiet=quiet)
+        out.mkdir(parents=True, exist_ok=True)
+        train.save(train_path)
+        val.save(val_path)
+    split = {"train_cases": sorted(set(train.case_ids)), "val_cases": sorted(set(val.case_ids))}
+    write_json_atomic(split, out / "split.json")
+    summary = {"dataset": str(data), "label_map": label_map, "phase": phase, "train_lesions": len(train),
+               "val_lesions": len(val), "train_scans": len(split["train_cases"]), "val_scans": len(split["val_cases"])}
+    return train_diffusion(train, val, cfg, out, resume=resume, quiet=quiet, data_summary=summary)

@@ -1,0 +1,178 @@
+"""Diffusion lesion-generator presets: YAML in ``configs/diffusion/``, validated dataclasses here.
+
+A preset has six sections (every length in mm, every intensity in HU):
+
+* ``data``: the training cube (``cube_voxels`` per side at ``spacing_mm``), the margin by which
+  the lesion mask is dilated, the HU window mapped to [-1, 1] and the patient-level split;
+* ``model``: the MONAI ``DiffusionModelUNet`` (channels, attention, residual blocks) and the
+  optional class conditioning;
+* ``schedule``: the diffusers DDPM noise schedule and what the network predicts;
+* ``train``: AdamW, warm-up + cosine learning rate, EMA, loss weighting, precision, checkpoints;
+* ``sample``: DDIM steps, eta, RePaint resampling and the lesion batch size;
+* ``latent``: only for ``mode: latent`` (MONAI ``AutoencoderKL``), which this version describes
+  but cannot yet train or sample (see :func:`require_pixel_mode`).
+
+Overrides passed to :meth:`DiffusionConfig.from_preset` are deep-merged into the YAML before
+validation, e.g. ``from_preset("tiny_cpu", train={"max_steps": 10})``. Every bad value raises
+:class:`~synthtumor.errors.ConfigError` naming the field (``model.channels``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from synthtumor.config_paths import config_dir
+from synthtumor.errors import ConfigError
+from synthtumor.generators.diffusion.sections import (
+    CONDITIONS,
+    DataConfig,
+    LatentConfig,
+    ModelConfig,
+    SampleConfig,
+    ScheduleConfig,
+    TrainConfig,
+    choice,
+    fail,
+)
+
+__all__ = [
+    "CONDITIONS", "DataConfig", "ModelConfig", "ScheduleConfig", "TrainConfig", "SampleConfig",
+    "LatentConfig", "DiffusionConfig", "list_diffusion_presets", "load_diffusion_config",
+    "require_pixel_mode",
+]
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "schedule": ScheduleConfig,
+             "train": TrainConfig, "sample": SampleConfig, "latent": LatentConfig}
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """A diffusion preset (see module docstring); ``mode`` is ``pixel`` or ``latent``."""
+
+    name: str = "custom"
+    description: str = ""
+    mode: str = "pixel"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    latent: LatentConfig | None = None
+
+    def __post_init__(self) -> None:
+        choice(self.mode, "mode", ("pixel", "latent"))
+        if self.mode == "latent" and self.latent is None:
+            raise fail("latent", "mode: latent needs a latent section.", fix="add latent: {} for the defaults.")
+        levels = len(self.model.channels) - 1
+        if self.mode == "pixel" and self.data.cube_voxels % (2**levels):
+            raise fail("data.cube_voxels", f"{self.data.cube_voxels} is not divisible by 2^{levels}, "
+                        f"which the {levels + 1}-level model.channels needs.",
+                        fix="use a multiple of 2 ** (len(model.channels) - 1).")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DiffusionConfig:
+        """Build and validate from a plain mapping (as YAML or JSON gives it).
+
+        Raises:
+            ConfigError: an unknown key or a value out of range (the message names it).
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a diffusion config must be a mapping, got {type(data).__name__}.")
+        known = {"name", "description", "mode", *_SECTIONS}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise fail(unknown[0], "unknown key.", fix=f"use keys from {sorted(known)}.")
+        kwargs: dict[str, Any] = {k: data[k] for k in ("name", "description", "mode") if k in data}
+        for key, section in _SECTIONS.items():
+            if key == "latent" and data.get("latent") is None:
+                continue
+            kwargs[key] = section.parse(data.get(key))
+        return cls(**kwargs)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> DiffusionConfig:
+        """Read a YAML preset file, deep-merge ``overrides``, validate."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read diffusion config {path}: {exc}.") from exc
+        return cls.from_dict(_merge(data, overrides))
+
+    @classmethod
+    def from_preset(cls, name: str | Path, **overrides: Any) -> DiffusionConfig:
+        """A preset of ``configs/diffusion/`` by name (``tiny_cpu``) or a YAML path.
+
+        Raises:
+            ConfigError: no such preset, or a bad value.
+        """
+        path = Path(name)
+        if path.suffix not in (".yaml", ".yml"):
+            path = config_dir("diffusion") / f"{name}.yaml"
+            if not path.is_file():
+                raise ConfigError(f"unknown diffusion preset {str(name)!r}.",
+                                  fix=f"use one of {list_diffusion_presets()} or a YAML path.")
+        return cls.from_yaml(path, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/YAML-able dict (tuples become lists); ``from_dict`` inverts it."""
+        data = dataclasses.asdict(self)
+        if data["latent"] is None:
+            del data["latent"]
+        return yaml.safe_load(yaml.safe_dump(_lists(data), sort_keys=False))
+
+    def replace_train(self, **changes: Any) -> DiffusionConfig:
+        """This config with some ``train`` fields changed (validated)."""
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes))
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def list_diffusion_presets() -> list[str]:
+    """Names of the presets in ``configs/diffusion/``."""
+    return sorted(p.stem for p in config_dir("diffusion").glob("*.yaml"))
+
+
+def load_diffusion_config(config: DiffusionConfig | str | Path | Mapping[str, Any]) -> DiffusionConfig:
+    """A config from a DiffusionConfig, a preset name, a YAML path or a mapping."""
+    if isinstance(config, DiffusionConfig):
+        return config
+    if isinstance(config, Mapping):
+        return DiffusionConfig.from_dict(config)
+    return DiffusionConfig.from_preset(config)
+
+
+def require_pixel_mode(config: DiffusionConfig, what: str) -> None:
+    """Refuse latent mode, which this version describes but does not implement.
+
+    Raises:
+        ConfigError: ``config.mode`` is ``latent``.
+    """
+    if config.mode != "pixel":
+        raise ConfigError(
+            f"mode: latent (preset {config.name!r}) is not implemented yet, so it cannot {what}: "
+            "the AutoencoderKL stage and latent-space inpainting are described by the config only.",
+            fix="use a pixel-space preset (tiny_cpu or gpu_64), or set mode: pixel.",
+        )

@@ -1,0 +1,132 @@
+"""Study configuration (``configs/study/*.yaml``): arms, scarcity axis, seeds, data.
+
+Arms (the name in the results says what it is):
+
+* ``real``: the ``n_real`` real annotated training scans;
+* ``synthetic-<generator>``: the healthy scans with on-the-fly synthetic lesions only
+  (``n_real`` = 0);
+* ``mixed-<generator>-<ratio>``: the ``n_real`` real scans, with synthetic lesions added to a
+  fraction ``ratio`` of the training samples (real tumours kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from synthtumor.config_paths import config_dir
+from synthtumor.errors import ConfigError
+
+__all__ = ["ArmSpec", "StudyConfig", "ARM_KINDS"]
+
+ARM_KINDS = ("real", "synthetic", "mixed")
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """One arm: its kind, and for synthetic / mixed arms the generator preset and ratio."""
+
+    kind: str
+    preset: str = "liver_metastasis"
+    generator: str = "heuristic"
+    ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.kind not in ARM_KINDS:
+            raise ConfigError(f"study arm kind {self.kind!r} is unknown.", fix=f"use one of {ARM_KINDS}.")
+        if self.generator != "heuristic":
+            raise ConfigError(f"study arm generator {self.generator!r} is not available yet.", fix="use heuristic.")
+        if self.kind == "mixed" and not 0.0 < self.ratio <= 1.0:
+            raise ConfigError(f"a mixed arm's ratio must be in (0, 1], got {self.ratio}.")
+
+    @property
+    def name(self) -> str:
+        """``real``, ``synthetic-heuristic`` or ``mixed-heuristic-0.5``."""
+        if self.kind == "real":
+            return "real"
+        if self.kind == "synthetic":
+            return f"synthetic-{self.generator}"
+        return f"mixed-{self.generator}-{self.ratio:g}"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A data-scarcity study.
+
+    Attributes:
+        name: study name.
+        train: training config preset or YAML path (configs/train/).
+        train_overrides: values replacing the training config's.
+        annotated: dataset with real tumours (None: a phantom cohort with reference lesions).
+        healthy: healthy scans for synthetic arms (None: phantoms without lesions).
+        label_map: label map of the datasets.
+        phase: contrast phase of the scans.
+        n_test: annotated scans held out for testing (patient-level, fixed once).
+        scarcity: numbers of real annotated training scans.
+        seeds: repeats; each seed draws its own training subsets and trains its own models.
+        arms: the arms.
+        phantom: phantom cohort sizes and settings when data are not given
+            (``n_annotated``, ``n_healthy``, ``lesions``, ``spacing``, ``seed``).
+        nsd_tolerance_mm: NSD tolerance (mm).
+    """
+
+    name: str = "study"
+    train: str = "tiny_cpu"
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    annotated: str | None = None
+    healthy: str | None = None
+    label_map: str | None = None
+    phase: str = "portal"
+    n_test: int = 2
+    scarcity: tuple[int, ...] = (1, 2)
+    seeds: tuple[int, ...] = (0,)
+    arms: tuple[ArmSpec, ...] = (ArmSpec("real"),)
+    phantom: dict[str, Any] = field(default_factory=dict)
+    nsd_tolerance_mm: float = 2.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scarcity", tuple(int(n) for n in self.scarcity))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if not self.scarcity or min(self.scarcity) < 1:
+            raise ConfigError("study.scarcity needs numbers of real scans >= 1.")
+        if not self.seeds:
+            raise ConfigError("study.seeds needs at least one seed.")
+        if self.n_test < 1:
+            raise ConfigError("study.n_test must be at least 1.")
+        names = [a.name for a in self.arms]
+        if not names or len(set(names)) != len(names):
+            raise ConfigError(f"study.arms must be non-empty and distinct, got {names}.")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
+        """Validate a mapping (the YAML's content)."""
+        known = set(cls.__dataclass_fields__) | {"description"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"study config: unknown keys {unknown}.", fix=f"use {sorted(known)}.")
+        kw = {k: v for k, v in data.items() if k != "description"}
+        arms = []
+        for arm in kw.pop("arms", [{"kind": "real"}]):
+            if not isinstance(arm, Mapping):
+                raise ConfigError(f"study arm {arm!r} must be a mapping with a 'kind'.")
+            try:
+                arms.append(ArmSpec(**arm))
+            except TypeError as exc:
+                raise ConfigError(f"study arm {dict(arm)}: {exc}.") from None
+        return cls(arms=tuple(arms), **kw)
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> StudyConfig:
+        """A preset in ``configs/study/`` or a YAML path."""
+        path = Path(name_or_path)
+        if not path.is_file():
+            path = config_dir("study") / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"no study config {str(name_or_path)!r}.", fix="give a YAML path or a configs/study/ name.")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping.")
+        return cls.from_dict({"name": path.stem, **data})

@@ -1,0 +1,59 @@
+"""Diffusion presets: they load, round-trip, and every bad value names its field."""
+
+from __future__ import annotations
+
+import pytest
+
+from synthtumor import ConfigError
+from synthtumor.commands.train_diffusion import run_train_diffusion
+from synthtumor.generators.diffusion.config import DiffusionConfig, list_diffusion_presets
+from synthtumor.generators.diffusion.model import sampling_scheduler, train_scheduler
+
+
+def test_presets_load_and_round_trip():
+    assert {"tiny_cpu", "gpu_64", "gpu_latent_96"} <= set(list_diffusion_presets())
+    for name in list_diffusion_presets():
+        config = DiffusionConfig.from_preset(name)
+        assert DiffusionConfig.from_dict(config.to_dict()) == config
+        train_scheduler(config)  # the schedule destroys the signal
+    assert DiffusionConfig.from_preset("gpu_latent_96").mode == "latent"
+    tiny = DiffusionConfig.from_preset("tiny_cpu", train={"max_steps": 7})
+    assert tiny.train.max_steps == 7 and tiny.train.batch_size == 8
+
+
+@pytest.mark.parametrize("override, field", [
+    ({"model": {"channels": [16, 30, 32]}}, "model.channels"),
+    ({"model": {"attention_levels": [False, True]}}, "model.attention_levels"),
+    ({"model": {"conditioning": ["colour"]}}, "model.conditioning"),
+    ({"data": {"hu_window": [300, -200]}}, "data.hu_window"),
+    ({"data": {"cube_voxels": 18}}, "data.cube_voxels"),
+    ({"data": {"spacing_mm": 0}}, "data.spacing_mm"),
+    ({"train": {"mask_weight": 0.5}}, "train.mask_weight"),
+    ({"train": {"lerning_rate": 0.1}}, "train.lerning_rate"),
+    ({"train": {"batch_size": 2.5}}, "train.batch_size"),
+    ({"train": {"mixed_precision": "fp16"}}, "train.mixed_precision"),
+    ({"schedule": {"prediction_type": "sample"}}, "schedule.prediction_type"),
+    ({"sample": {"ddim_steps": 0}}, "sample.ddim_steps"),
+    ({"mode": "voxel"}, "mode"),
+])
+def test_bad_values_name_the_field(override, field):
+    with pytest.raises(ConfigError) as info:
+        DiffusionConfig.from_preset("tiny_cpu", **override)
+    assert str(info.value).startswith(field + ":")
+
+
+def test_schedule_and_sampler_limits_are_checked():
+    weak = DiffusionConfig.from_preset("tiny_cpu", schedule={"beta_schedule": "linear", "beta_end": 0.02})
+    with pytest.raises(ConfigError, match="schedule.beta_end") as info:
+        train_scheduler(weak)
+    assert "Fix:" in str(info.value)
+    with pytest.raises(ConfigError, match="sample.ddim_steps"):
+        sampling_scheduler(DiffusionConfig.from_preset("tiny_cpu"), 500)
+
+
+def test_unknown_preset_and_latent_mode_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="unknown diffusion preset"):
+        DiffusionConfig.from_preset("no_such_preset")
+    with pytest.raises(ConfigError, match="latent.*not implemented") as info:
+        run_train_diffusion(tmp_path / "data", tmp_path / "run", config="gpu_latent_96")
+    assert "gpu_64" in str(info.value)

@@ -1,0 +1,78 @@
+"""A two-iteration study on tiny phantoms: results, report, splits without leaks, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from synthtumor import ConfigError
+from synthtumor.train_seg.study import check_splits, run_study
+from synthtumor.train_seg.study_config import ArmSpec, StudyConfig
+
+TINY_TRAIN = {"channels": [4, 8], "patch_size": [16, 16, 16], "spacing_mm": [4.0, 4.0, 4.0], "iterations": 2,
+              "checkpoint_every": 2, "batch_size": 1}
+
+
+def tiny_study(**changes):
+    base = dict(name="tiny", train="tiny_cpu", train_overrides=TINY_TRAIN, n_test=1, scarcity=(1, 2), seeds=(0,),
+                phantom={"n_annotated": 3, "n_healthy": 1, "lesions": 1, "spacing": [3.0, 3.0, 4.0]},
+                arms=(ArmSpec("real"), ArmSpec("synthetic"), ArmSpec("mixed", ratio=0.5)))
+    base.update(changes)
+    return StudyConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    report = run_study(tiny_study(), out, quiet=True)
+    return out, report
+
+
+def test_study_writes_results_report_and_pictures(study):
+    out, report = study
+    with open(out / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for column in ("arm", "n_real", "seed", "case_id", "dice_tumor", "nsd_tumor", "dice_organ"):
+        assert column in rows[0]
+    arms = {(r["arm"], r["n_real"]) for r in rows}
+    assert arms == {("real", "1"), ("real", "2"), ("synthetic-heuristic", "0"),
+                    ("mixed-heuristic-0.5", "1"), ("mixed-heuristic-0.5", "2")}
+    text = report.read_text()
+    assert "learning_curve.png" in text and "| real | 2 |" in text
+    for picture in ("learning_curve.png", "sensitivity_by_size.png", "overlays.png"):
+        assert (out / picture).stat().st_size > 1000
+
+
+def test_splits_are_patient_disjoint_and_a_leak_is_caught(study):
+    out, _ = study
+    splits = json.loads((out / "splits.json").read_text())
+    assert not set(splits["test"]) & set(splits["train_pool"])
+    assert set(splits["per_seed"]["0"]["1"]) <= set(splits["per_seed"]["0"]["2"])  # nested subsets
+    leaky = {**splits, "per_seed": {"0": {"1": splits["test"]}}}
+    with pytest.raises(ConfigError):
+        check_splits(leaky)
+    with pytest.raises(ConfigError, match="both in the test set"):
+        check_splits({**splits, "healthy": splits["test"]})
+
+
+def test_an_interrupted_study_resumes_where_it_stopped(study):
+    out, _ = study
+    done = out / "runs" / "real" / "n2" / "seed0" / "done.json"
+    kept = out / "runs" / "real" / "n1" / "seed0" / "done.json"
+    before = kept.stat().st_mtime_ns
+    done.unlink()
+    run_study(tiny_study(), out, quiet=True)
+    assert done.is_file() and kept.stat().st_mtime_ns == before
+
+
+def test_bad_study_configs():
+    with pytest.raises(ConfigError, match="unknown"):
+        ArmSpec("semi")
+    with pytest.raises(ConfigError, match="ratio"):
+        ArmSpec("mixed", ratio=0)
+    with pytest.raises(ConfigError, match="scarcity"):
+        tiny_study(scarcity=(0,))
+    with pytest.raises(ConfigError, match="distinct"):
+        tiny_study(arms=(ArmSpec("real"), ArmSpec("real")))
