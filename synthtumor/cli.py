@@ -110,6 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no printed summary")
 
+    p = sub.add_parser("realism", help="how real do synthetic lesions look? (feature statistics, classifier AUC)",
+                       description="Measure every lesion of a real and a synthetic dataset (size, shape, "
+                       "contrast, texture, edge), compare the distributions and report the "
+                       "cross-validated AUC of a classifier telling them apart (0.5: indistinguishable).")
+    p.add_argument("--real", type=Path, required=True, help="dataset with real tumours")
+    p.add_argument("--synthetic", type=Path, required=True, help="dataset with synthetic tumours")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--label-map", default=None, help="label-map YAML or preset name of the real dataset")
+    p.add_argument("--synthetic-label-map", default=None, help="label map of the synthetic dataset (default: its own)")
+    p.add_argument("--phase", default=None, help="keep only cases of this contrast phase")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation and bootstrap")
+    p.add_argument("--min-volume", type=float, default=0.05, metavar="ML", help="skip smaller lesions (mL)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples of the AUC")
+    p.add_argument("--permutations", type=int, default=200, help="label permutations for the chance band")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no printed AUC")
+
     p = sub.add_parser("train-diffusion", help="train the diffusion lesion generator on scans with tumours",
                        description="Cut a cube around every tumour of a dataset (any layout synthtumor "
                        "reads), split by scan, and train the diffusion lesion generator; writes "
@@ -261,6 +279,16 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_realism(args: argparse.Namespace) -> int:
+    from synthtumor.commands.realism import run_realism
+
+    run_realism(args.real, args.synthetic, args.out, label_map=args.label_map,
+                synthetic_label_map=args.synthetic_label_map, phase=args.phase, seed=args.seed,
+                workers=args.workers, quiet=args.quiet, min_volume_ml=args.min_volume, folds=args.folds,
+                n_resamples=args.resamples, n_permutations=args.permutations)
+    return 0
+
+
 def _run_train_diffusion(args: argparse.Namespace) -> int:
     from synthtumor.commands.train_diffusion import run_train_diffusion
 
@@ -312,7 +340,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"phantom": _run_phantom, "info": _run_info, "generate": _run_generate,
-             "evaluate": _run_evaluate, "train-diffusion": _run_train_diffusion, "train-seg": _run_train_seg, "predict": _run_predict, "study": _run_study,
+             "evaluate": _run_evaluate, "realism": _run_realism, "train-diffusion": _run_train_diffusion, "train-seg": _run_train_seg, "predict": _run_predict, "study": _run_study,
              "demo": _run_demo}
 
 
