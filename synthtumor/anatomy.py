@@ -283,13 +283,20 @@ def prepare_case(case: Case, *, block_mm: float = 2.0, use_hu_vessels: bool = Tr
         block_step=step,
         block_centres_mm=centres_mm.astype(np.float64),
         block_dist_boundary_mm=np.maximum(d_boundary[index] - slack, 0.0),
-        block_dist_vessel_mm=np.maximum(np.minimum(d_vessel[index], to_edge) - slack, 0.0),
-        block_dist_occupied_mm=np.maximum(np.minimum(d_occupied[index], to_edge) - slack, 0.0),
+        block_dist_vessel_mm=np.maximum(_capped(d_vessel[index], to_edge, vessels, box) - slack, 0.0),
+        block_dist_occupied_mm=np.maximum(_capped(d_occupied[index], to_edge, tumor_or_avoid, box) - slack, 0.0),
         block_half_diagonal_mm=half_diag,
         grid_affine=case.affine.copy(),
         grid_shape=case.shape,
         phase=case.phase,
     )
+
+
+def _capped(distance: np.ndarray, to_edge: np.ndarray, mask: np.ndarray | None, box: tuple[slice, ...]) -> np.ndarray:
+    """Cap distances by the box's edge only where the mask has voxels outside the box."""
+    if mask is None or int(mask.sum()) == int(mask[box].sum()):
+        return distance
+    return np.minimum(distance, to_edge)
 
 
 def _union(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

@@ -149,6 +149,11 @@ class PrepareLesionSynthesisd(MapTransform):
         if len(self.keys) != 2:
             raise ConfigError(f"keys must be (image key, label key), got {self.keys}.")
         self.label_map = resolve_label_map(label_map) or _DEFAULT_MAP
+        if not relabel and (self.label_map.organ, self.label_map.tumor) != ((1,), (2,)):
+            raise ConfigError(
+                "relabel=False needs labels already 0 background, 1 organ, 2 tumour.",
+                fix="keep relabel=True with this label map; the random transforms read 1 as organ, 2 as tumour.",
+            )
         self.generator = generator
         self.phase = Phase.parse(phase)
         self.vessels_key = vessels_key

@@ -12,6 +12,7 @@ mean a second pair of thin classes over the same generator calls, nothing more.
 
 from __future__ import annotations
 
+import zlib
 from collections import OrderedDict
 from typing import Any
 
@@ -60,7 +61,7 @@ class _SubjectCases:
         self.label_map = resolve_label_map(label_map) or _DEFAULT_MAP
         self.phase = Phase.parse(phase)
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str], Prepared] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, int], Prepared] = OrderedDict()
 
     def case(self, subject: tio.Subject) -> tuple[Case, str, str]:
         image_key = _pick(subject, self.image_key, tio.ScalarImage)
@@ -85,8 +86,11 @@ class _SubjectCases:
 
     def prepare(self, subject: tio.Subject, generator: LesionGenerator | None, case: Case,
                 image_key: str, label_key: str) -> Prepared:
-        paths = (str(subject[image_key].path), str(subject[label_key].path))
-        cacheable = self.cache_size > 0 and all(p not in ("None", "") for p in paths)
+        # file paths plus a fingerprint of the organ mask: a flip or a resampling on the same grid
+        # (TorchIO keeps the affine) must not reuse placement maps made for other voxels
+        fingerprint = zlib.crc32(np.packbits(case.organ).tobytes())
+        paths = (str(subject[image_key].path), str(subject[label_key].path), fingerprint)
+        cacheable = self.cache_size > 0 and all(p not in ("None", "") for p in paths[:2])
         if cacheable and paths in self._cache:
             self._cache.move_to_end(paths)
             return self._cache[paths].attach(case)

@@ -176,3 +176,8 @@ def test_missing_preparation_and_bad_prob_are_clear_errors(files):
         RandLesionSynthesisd(keys, generator=generator())(data)
     with pytest.raises(ConfigError, match="prob"):
         RandLesionSynthesisd(generator=generator(), prob=1.5)
+
+
+def test_relabel_false_needs_labels_already_0_1_2():
+    with pytest.raises(ConfigError, match="relabel=False"):
+        PrepareLesionSynthesisd(("image", "label"), label_map="totalsegmentator", relabel=False)

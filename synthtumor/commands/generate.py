@@ -63,6 +63,7 @@ class GenerateJob:
     checkpoint: str | None = None
     ddim_steps: int | None = None
     threads: int | None = None
+    label_map: str | None = None
 
 
 GENERATORS = ("heuristic", "diffusion")
@@ -105,6 +106,8 @@ def _write_output(job: GenerateJob, generator: LesionGenerator, prepared, case_i
         "seed": seed_info,
         "generator": generator.name,
         "preset": job.preset,
+        "overrides": job.overrides,
+        "label_map": job.label_map,
         **({"checkpoint": job.checkpoint, "ddim_steps": job.ddim_steps} if job.generator != "heuristic" else {}),
         "phase": out.phase.value,
         "specs": [s.to_dict() for s in specs],
@@ -165,6 +168,22 @@ def _finish(job: GenerateJob, case_ids: list[str], config: dict[str, Any]) -> Pa
     return job.writer.out / "manifest.jsonl"
 
 
+def _check_same_run(out: Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse to resume into a folder made by a different command; record this run otherwise."""
+    path = out / RECORDS / "run.json"
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != fingerprint:
+            changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+            raise ConfigError(
+                f"{out} holds outputs of another generate run (it differs in {changed}); resuming would mix them.",
+                fix="write to a new --out, or rerun with the original options.",
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(fingerprint, path)
+
+
 def _check_out(input_path: Path, out: Path) -> None:
     inp, target = input_path.resolve(), out.resolve()
     if target == inp or inp in target.parents or target in inp.parents:
@@ -212,8 +231,13 @@ def run_generate(
     writer = make_writer(format, out, organ_name=config.organ, dataset_id=dataset_id, dataset_name=dataset_name,
                          description=f"synthetic {preset} lesions (synthtumor) in {dataset.root.name}")
     job = GenerateJob(preset, dict(overrides or {}), writer, per_case, seed, preview, expect_ct, generator,
-                      str(checkpoint) if checkpoint is not None else None, ddim_steps, 1)
+                      str(checkpoint) if checkpoint is not None else None, ddim_steps, 1,
+                      str(label_map) if label_map is not None else None)
     make_generator(job)  # a diffusion run is checked here (config, checkpoint, steps); weights load later
+    _check_same_run(out, {"command": "generate", "input": str(input_path.resolve()), "preset": preset,
+                          "overrides": job.overrides, "seed": seed, "per_case": per_case, "format": format,
+                          "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps,
+                          "label_map": job.label_map, "phase": phase})
     _run_pool(_generate_from, [(job, ref) for ref in dataset.refs], workers, quiet, "generate")
     case_ids = [output_case_id(ref.case_id, k) for ref in dataset.refs for k in range(per_case)]
     resolved = {"command": "generate", "input": str(input_path), "label_map": label_map, "phase": phase,
@@ -261,6 +285,12 @@ def run_replay(
     if not manifest.is_file():
         raise ConfigError(f"manifest not found: {manifest}.")
     records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    if not records:
+        raise ConfigError(f"manifest {manifest} holds no case.")
+    first = records[0]
+    # what the original run read the scans with, unless given again
+    label_map = label_map if label_map is not None else first.get("label_map")
+    phase = phase if phase is not None else first.get("phase")
     dataset = load_dataset(input_path, label_map, phase=phase, expect_ct=expect_ct)
     refs = {r.case_id: r for r in dataset.refs}
     missing = sorted({r["source_case_id"] for r in records} - set(refs))
@@ -275,8 +305,9 @@ def run_replay(
     checkpoint = checkpoint if checkpoint is not None else (records[0].get("checkpoint") if records else None)
     ddim_steps = ddim_steps if ddim_steps is not None else (records[0].get("ddim_steps") if records else None)
     _check_generator(generator, checkpoint)
-    job = GenerateJob(preset, {}, writer, 0, 0, preview, expect_ct, generator,
-                      str(checkpoint) if checkpoint is not None else None, ddim_steps, 1)
+    job = GenerateJob(preset, dict(first.get("overrides") or {}), writer, 0, 0, preview, expect_ct, generator,
+                      str(checkpoint) if checkpoint is not None else None, ddim_steps, 1,
+                      str(label_map) if label_map is not None else None)
     make_generator(job)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:

@@ -230,6 +230,7 @@ def save_case(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CaseFileError(f"cannot create {folder}: {exc}.", case=case.case_id) from exc
+    (folder / CASE_FILES["meta"]).unlink(missing_ok=True)  # the folder is unfinished until case.json is back
     source = case.source
     image_dtype = source.dtype if source is not None else storage_dtype(case.image)
     write_nifti(case.image, case.affine, folder / CASE_FILES["image"], source=source, dtype=image_dtype)

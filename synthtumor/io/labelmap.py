@@ -92,7 +92,10 @@ class LabelMap:
                 f"label map {name!r} has unknown keys {unknown}.",
                 fix=f"use only {sorted(allowed)}.",
             )
-        kwargs = {role: tuple(data.get(role) or ()) for role in _ROLES}
+        kwargs = {}
+        for role in _ROLES:
+            value = data.get(role)
+            kwargs[role] = (value,) if isinstance(value, (int, float, str)) else tuple(value or ())
         return cls(**kwargs, others=str(data.get("others", "error")), name=str(data.get("name", name)))
 
     @classmethod

@@ -148,12 +148,14 @@ def detect_layout(root: Path) -> str:
 
 
 def _cases_refs(root: Path, label_map: LabelMap | None) -> list[CaseRef]:
+    index = root / "dataset.json"
+    written_by_us = index.is_file() and _read_json(index).get("format") == "synthtumor-cases"
     refs = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
         image = folder / CASE_FILES["image"]
-        if not image.is_file():
-            continue
         meta_path = folder / CASE_FILES["meta"]
+        if not image.is_file() or (written_by_us and not meta_path.is_file()):
+            continue  # not a case, or an unfinished write (case.json comes last)
         meta = _read_json(meta_path) if meta_path.is_file() else {}
         label = folder / CASE_FILES["label"]
         default_map = _CASES_MAP if meta.get("has_organ", True) else _TUMOR_ONLY_MAP

@@ -77,7 +77,7 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
 
     Args:
         prepared: from :func:`synthtumor.anatomy.prepare_case`.
-        specs: the lesions, drawn in order (place mass-effect lesions first).
+        specs: the lesions; those with a mass effect are drawn first, the others in order.
         inplace: draw into the prepared case's arrays instead of copies.
 
     Returns:
@@ -93,8 +93,11 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
     tumor = own(case.tumor) if case.tumor is not None else np.zeros(case.shape, dtype=bool)
     occupied = prepared.occupied
     moved: list[tuple[slice, ...]] = []
-    rendered = []
-    for spec in specs:
+    rendered: dict[int, RenderedLesion] = {}
+    # lesions that push their surroundings go first, so every later lesion sees the moved vessels
+    order = sorted(range(len(specs)), key=lambda i: specs[i].mass_effect <= 0)
+    for index in order:
+        spec = specs[index]
         zone = ZONE_FACTOR * spec.max_extent_mm if spec.mass_effect > 0 else 0.0
         box = lesion_box(spec, affine, case.shape)
         touched = box
@@ -111,10 +114,10 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
             allowed &= ~vessels[box]
         if occupied is not None:
             allowed &= ~occupied[box]
-        inside = (field.signed_mm <= 0) & allowed
         clearance = spec.vessel_clearance_mm
         if vessels is not None and clearance > 0 and (zone or any(_intersects(box, m) for m in moved)):
-            inside &= _clear_of_vessels(vessels, box, clearance, spacing)
+            allowed &= _clear_of_vessels(vessels, box, clearance, spacing)
+        inside = (field.signed_mm <= 0) & allowed
         alpha = np.where(allowed, field.alpha, np.float32(0.0))
         delta = lesion_delta_hu(spec, field, spacing, prepared.parenchyma_median_hu)
         image[box] += alpha * delta
@@ -122,10 +125,10 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
         if zone:
             moved.append(touched)
         count = int(inside.sum())
-        rendered.append(RenderedLesion(count, count * case.voxel_volume_ml, tuple((s.start, s.stop) for s in touched)))
+        rendered[index] = RenderedLesion(count, count * case.voxel_volume_ml, tuple((s.start, s.stop) for s in touched))
     out = Case.trusted(
         image=image, affine=case.affine, case_id=case.case_id, organ=organ,
         vessels=vessels if (case.vessels is not None or prepared.vessel_source != "none") else None,
         tumor=tumor, avoid=case.avoid, phase=case.phase, source=case.source,
     )
-    return RenderResult(out, rendered)
+    return RenderResult(out, [rendered[i] for i in range(len(specs))])

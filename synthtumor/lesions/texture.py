@@ -34,13 +34,17 @@ def band_limited_noise(
 ) -> np.ndarray:
     """Gaussian-filtered white noise with unit standard deviation (float32).
 
-    The normalisation is exact for the discrete kernel: the filtered noise's variance is the
-    product over axes of the sum of squared 1-D kernel weights.
+    The noise is drawn on the box padded by the kernel's reach and cropped after filtering, so
+    no boundary condition shrinks the box's variance, and the normalisation is exact for the
+    discrete kernel: the variance is the product over axes of the sum of squared weights.
     """
-    white = rng.standard_normal(size=shape, dtype=np.float32)
-    smooth = ndi.gaussian_filter(white, sigma=sigma_vox, mode="reflect", truncate=3.0)
+    sigma = np.broadcast_to(np.asarray(sigma_vox, dtype=float), (len(shape),))
+    pad = [int(3.0 * s + 0.5) if s > 0 else 0 for s in sigma]
+    white = rng.standard_normal(size=tuple(n + 2 * q for n, q in zip(shape, pad)), dtype=np.float32)
+    smooth = ndi.gaussian_filter(white, sigma=sigma, mode="constant", truncate=3.0)
+    smooth = smooth[tuple(slice(q, q + n) for q, n in zip(pad, shape))]
     norm = 1.0
-    for s in np.atleast_1d(sigma_vox):
+    for s in sigma:
         if s <= 0:
             continue
         radius = int(3.0 * s + 0.5)

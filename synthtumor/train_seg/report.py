@@ -1,8 +1,8 @@
 """A study's report: tables per arm with 95 % CIs, a learning curve, sensitivity bars, overlays.
 
-CIs are percentile bootstraps (2000 resamples, seed 0) of the mean over every (seed, test case)
-pair of an arm and scarcity level; NaNs (a metric undefined for a case) are left out and
-counted.
+Each test case's metric is first averaged over the seeds; CIs are percentile bootstraps (2000
+resamples, seed 0) of the mean over test cases, so they reflect the test set's size. NaNs (a
+metric undefined for a case) are left out.
 """
 
 from __future__ import annotations
@@ -27,15 +27,17 @@ TABLE_METRICS = ("dice_tumor", "nsd_tumor", "dice_organ")
 
 
 def _values(rows: list[dict[str, Any]], key: str) -> np.ndarray:
-    out = []
+    """One value per test case: the mean over seeds (the same test cases recur in every seed,
+    so bootstrapping (seed, case) pairs as independent would make the CI too narrow)."""
+    per_case: dict[str, list[float]] = defaultdict(list)
     for row in rows:
         try:
             value = float(row.get(key))
         except (TypeError, ValueError):
             continue
         if math.isfinite(value):
-            out.append(value)
-    return np.asarray(out)
+            per_case[str(row["case_id"])].append(value)
+    return np.asarray([np.mean(v) for _, v in sorted(per_case.items())])
 
 
 def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
@@ -149,7 +151,8 @@ def write_report(out: Path, config, results: list[dict[str, Any]], lesions: list
     lines = [f"# Study {config.name}", "",
              f"Arms: {', '.join(a.name for a in config.arms)}; real training scans {list(config.scarcity)}; "
              f"seeds {list(config.seeds)}; {config.n_test} held-out test scans (see splits.json).", "",
-             "Mean over seeds x test cases, with a 95 % bootstrap CI. FP: false-positive tumours per case.", ""]
+             "Per test case the mean over seeds; then the mean over test cases with a 95 % bootstrap CI "
+             "over test cases. FP: false-positive tumours per case.", ""]
     bins = sorted({b for k in sens for b in sens[k]})
     header = ["arm", "n_real", "runs x cases", *TABLE_METRICS, "FP/case", *[f"sens {b}" for b in bins]]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

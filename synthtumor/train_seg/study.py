@@ -73,7 +73,8 @@ def make_splits(annotated_ids: list[str], healthy_ids: list[str], config: StudyC
     for seed in config.seeds:
         shuffled = [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))]
         per_seed[str(seed)] = {str(n): sorted(shuffled[:n]) for n in config.scarcity}
-    splits = {"test": test, "train_pool": pool, "healthy": healthy, "per_seed": per_seed}
+    splits = {"test": test, "train_pool": pool, "healthy": healthy, "per_seed": per_seed,
+              "made_for": _split_key(config)}
     check_splits(splits)
     return splits
 
@@ -97,11 +98,20 @@ def check_splits(splits: dict[str, Any]) -> None:
                           fix="delete splits.json and rerun, or fix the datasets' case ids.")
 
 
+def _split_key(config: StudyConfig) -> dict[str, Any]:
+    return {"n_test": config.n_test, "scarcity": list(config.scarcity), "seeds": list(config.seeds)}
+
+
 def _load_or_make_splits(out: Path, annotated: list[str], healthy: list[str], config: StudyConfig,
                          healthy_is_annotated: bool) -> dict[str, Any]:
     path = out / "splits.json"
     if path.is_file():
         splits = json.loads(path.read_text())
+        if splits.get("made_for") != _split_key(config):
+            raise ConfigError(
+                f"{path} was made for {splits.get('made_for')}, the config asks for {_split_key(config)}.",
+                fix="use a new --out for a changed study (its test set must not move), or delete the old study.",
+            )
         check_splits(splits)
         return splits
     splits = make_splits(annotated, healthy, config, healthy_is_annotated)

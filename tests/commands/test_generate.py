@@ -109,3 +109,20 @@ def test_cli_generate_with_overrides_and_a_bad_preset(healthy, tmp_path, capsys)
     assert all(s["vessel_clearance_mm"] == 3 for s in specs)
     assert main(["generate", "--input", str(healthy), "--out", str(tmp_path / "p"), "--preset", "nope"]) == 2
     assert "unknown generator preset" in capsys.readouterr().err
+
+
+def test_resuming_with_other_options_is_refused(healthy, tmp_path):
+    run_generate(healthy, tmp_path / "r", preset="liver_cyst", seed=1, quiet=True)
+    with pytest.raises(ConfigError, match="differs in \\['seed'\\]"):
+        run_generate(healthy, tmp_path / "r", preset="liver_cyst", seed=2, quiet=True)
+
+
+def test_manifest_records_what_replay_needs(healthy, tmp_path):
+    manifest = run_generate(healthy, tmp_path / "m", preset="liver_cyst", phase="portal",
+                            overrides={"placement": {"min_gap_mm": 3}}, quiet=True)
+    record = json.loads(manifest.read_text().splitlines()[0])
+    assert record["phase"] == "portal" and record["overrides"] == {"placement": {"min_gap_mm": 3}}
+    run_replay(manifest, healthy, tmp_path / "m2", quiet=True)  # phase and overrides come from the manifest
+    a, b = load_dataset(tmp_path / "m"), load_dataset(tmp_path / "m2")
+    assert b[0].phase.value == "portal"
+    np.testing.assert_array_equal(a[0].image, b[0].image)

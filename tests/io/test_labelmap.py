@@ -58,3 +58,9 @@ def test_bad_label_maps(tmp_path, text, words):
 def test_unknown_preset_lists_known_ones():
     with pytest.raises(LabelMapError, match="totalsegmentator"):
         LabelMap.preset("nope")
+
+
+def test_a_single_value_may_be_written_without_a_list(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("organ: 5\nvessels: [63, 64]\nothers: background\n")
+    assert LabelMap.from_yaml(path).organ == (5,)

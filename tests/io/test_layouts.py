@@ -97,3 +97,14 @@ def test_unknown_layout_and_missing_folder(tmp_path):
         load_dataset(tmp_path)
     with pytest.raises(DatasetLayoutError, match="not found"):
         load_dataset(tmp_path / "absent")
+
+
+def test_an_unfinished_case_folder_is_skipped(tmp_path):
+    from synthtumor.io.case_io import save_case, write_cases_index
+    from tests.conftest import blob_case
+
+    for seed in (0, 1):
+        save_case(blob_case(spacing=(3.0, 3.0, 3.0), seed=seed), tmp_path)
+    write_cases_index(tmp_path, ["blob0", "blob1"], name="t", description="test")
+    (tmp_path / "blob1" / "case.json").unlink()  # as if killed while writing
+    assert load_dataset(tmp_path).case_ids == ["blob0"]

@@ -76,3 +76,9 @@ def test_bad_study_configs():
         tiny_study(scarcity=(0,))
     with pytest.raises(ConfigError, match="distinct"):
         tiny_study(arms=(ArmSpec("real"), ArmSpec("real")))
+
+
+def test_a_changed_study_does_not_reuse_old_splits(study):
+    out, _ = study
+    with pytest.raises(ConfigError, match="was made for"):
+        run_study(tiny_study(seeds=(0, 1)), out, quiet=True)
