@@ -26,23 +26,20 @@ Results are ordered by case id and identical for any number of workers.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from synthtumor.errors import ConfigError, DatasetLayoutError
 from synthtumor.io.case_io import DEFAULT_LABEL_MAP, case_id_from_path, write_text_atomic
+from synthtumor.io.tables import write_csv_atomic
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.layouts import load_dataset
 from synthtumor.io.nifti import is_nifti, read_nifti, to_ras
@@ -58,6 +55,7 @@ from synthtumor.metrics import (
     summarise_metrics,
 )
 from synthtumor.metrics.lesions import check_size_bins
+from synthtumor.parallel import map_with_progress
 
 __all__ = ["LabelSource", "find_label_sources", "run_evaluate", "LESION_COLUMNS", "BOOTSTRAP_RESAMPLES",
            "BOOTSTRAP_SEED"]
@@ -225,25 +223,6 @@ def _evaluate_job(job: _Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return result.metrics, result.lesion_rows()
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return "nan" if math.isnan(value) else f"{float(value):.10g}"
-    return str(value)
-
-
-def _write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], path: Path) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c, math.nan)) for c in columns])
-    write_text_atomic(buffer.getvalue(), path)
-
-
 def _check_options(nsd_tolerance_mm: float, iou_threshold: float, size_bins: Sequence[float],
                    workers: int) -> tuple[float, ...]:
     if not math.isfinite(nsd_tolerance_mm) or nsd_tolerance_mm < 0:
@@ -303,28 +282,15 @@ def run_evaluate(
     pairs = _pair(find_label_sources(pred_root, label_map, what="prediction"),
                   find_label_sources(ref_root, label_map, what="reference"), pred_root, ref_root)
     jobs = [_Job(p, r, float(nsd_tolerance_mm), float(iou_threshold), edges) for p, r in pairs]
-    results: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-    bar = tqdm(total=len(jobs), desc="evaluate", unit="case", disable=quiet)
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(_evaluate_job(job))
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-                for result in pool.map(_evaluate_job, jobs):
-                    results.append(result)
-                    bar.update()
-    finally:
-        bar.close()
+    results = map_with_progress(_evaluate_job, jobs, workers=workers, quiet=quiet, desc="evaluate")
     rows = [r for r, _ in results]
     lesion_rows = [les for _, lesions in results for les in lesions]
     classes = [c for c in CLASSES if c != "vessels" or any(not math.isnan(r["dice_vessels"]) for r in rows)]
     columns = metric_columns(classes)
     rows = [{c: r[c] for c in columns} for r in rows]
     out_root.mkdir(parents=True, exist_ok=True)
-    _write_csv(rows, columns, out_root / "metrics.csv")
-    _write_csv(lesion_rows, LESION_COLUMNS, out_root / "lesions.csv")
+    write_csv_atomic(rows, columns, out_root / "metrics.csv")
+    write_csv_atomic(lesion_rows, LESION_COLUMNS, out_root / "lesions.csv")
     summary = format_summary(
         summarise_metrics(rows, columns[1:], seed=BOOTSTRAP_SEED, n_resamples=BOOTSTRAP_RESAMPLES),
         detection_by_size(lesion_rows, edges),

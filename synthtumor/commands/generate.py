@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from tqdm import tqdm
 
 from synthtumor.errors import ConfigError, DatasetLayoutError
 from synthtumor.generators import HeuristicGenerator, LesionGenerator
@@ -31,6 +29,7 @@ from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
 from synthtumor.io.layouts import CaseRef, load_dataset
 from synthtumor.lesions.spec import TumorSpec
+from synthtumor.parallel import map_with_progress
 from synthtumor.preview import save_case_preview
 
 __all__ = ["GenerateJob", "run_generate", "run_replay", "output_seed", "output_case_id"]
@@ -145,19 +144,6 @@ def _generate_from(args: tuple[GenerateJob, CaseRef]) -> list[str]:
     return done
 
 
-def _run_pool(fn, items: list, workers: int, quiet: bool, desc: str) -> None:
-    bar = tqdm(total=len(items), desc=desc, unit="case", disable=quiet)
-    if workers <= 1 or len(items) <= 1:
-        for item in items:
-            fn(item)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
-            for _ in pool.map(fn, items):
-                bar.update()
-    bar.close()
-
-
 def _finish(job: GenerateJob, case_ids: list[str], config: dict[str, Any]) -> Path:
     records = [json.loads(_record_path(job.writer, cid).read_text()) for cid in case_ids]
     lines = "".join(json.dumps(r) + "\n" for r in records)
@@ -238,7 +224,8 @@ def run_generate(
                           "overrides": job.overrides, "seed": seed, "per_case": per_case, "format": format,
                           "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps,
                           "label_map": job.label_map, "phase": phase})
-    _run_pool(_generate_from, [(job, ref) for ref in dataset.refs], workers, quiet, "generate")
+    map_with_progress(_generate_from, [(job, ref) for ref in dataset.refs], workers=workers, quiet=quiet,
+                      desc="generate")
     case_ids = [output_case_id(ref.case_id, k) for ref in dataset.refs for k in range(per_case)]
     resolved = {"command": "generate", "input": str(input_path), "label_map": label_map, "phase": phase,
                 "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps, "preset": preset, "overrides": overrides or {},
@@ -312,6 +299,7 @@ def run_replay(
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(r["source_case_id"], []).append(r)
-    _run_pool(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers, quiet, "replay")
+    map_with_progress(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers=workers,
+                      quiet=quiet, desc="replay")
     resolved = {"command": "generate --replay", "manifest": str(manifest), "input": str(input_path), "format": format}
     return _finish(job, [r["case_id"] for r in records], resolved)

@@ -10,18 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
-from tqdm import tqdm
 
 from synthtumor.commands.info import summarise_case
 from synthtumor.errors import ConfigError
 from synthtumor.io.case_io import CASE_FILES, save_case, write_cases_index, write_text_atomic
 from synthtumor.io.layouts import load_dataset
+from synthtumor.parallel import map_with_progress
 from synthtumor.phantom import PhantomConfig, make_phantom, phantom_seed
 from synthtumor.preview import save_case_preview
 
@@ -107,18 +106,9 @@ def write_phantom_cohort(
     digest = _config_digest(config, seed)
     todo = [i for i in range(n) if not _done(root, i, digest, prefix)]
     jobs = [(config, seed, i, str(root), digest, preview, prefix) for i in todo]
-    summaries: dict[int, dict[str, Any]] = {}
-    bar = tqdm(total=n, initial=n - len(todo), desc="phantoms", unit="case", disable=quiet)
-    if workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            summaries[job[2]] = _write_one(job)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            for job, summary in zip(jobs, pool.map(_write_one, jobs)):
-                summaries[job[2]] = summary
-                bar.update()
-    bar.close()
+    written = map_with_progress(_write_one, jobs, workers=workers, quiet=quiet, desc="phantoms",
+                                done=n - len(todo), total=n)
+    summaries: dict[int, dict[str, Any]] = {job[2]: summary for job, summary in zip(jobs, written)}
     case_ids = [phantom_case_id(i, prefix) for i in range(n)]
     first = json.loads((root / case_ids[0] / CASE_FILES["meta"]).read_text())
     write_cases_index(

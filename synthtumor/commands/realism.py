@@ -30,18 +30,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from synthtumor.case import Phase
 from synthtumor.errors import ConfigError, DatasetLayoutError
 from synthtumor.io.case_io import write_text_atomic
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.io.layouts import CaseRef, Dataset, load_dataset
+from synthtumor.parallel import map_with_progress
 from synthtumor.realism.compare import MIN_LESIONS, SideCount, check_lesion_counts, compare_lesions
 from synthtumor.realism.features import FEATURES, CaseFeatures, FeatureSettings, case_features
 from synthtumor.realism.report import auc_line, format_report, plot_features, write_csv_atomic
@@ -84,21 +83,7 @@ def _measure(job: tuple[CaseRef, FeatureSettings, bool]) -> CaseFeatures:
 
 
 def _measure_all(jobs: list[tuple[CaseRef, FeatureSettings, bool]], workers: int, quiet: bool) -> list[CaseFeatures]:
-    results: list[CaseFeatures] = []
-    bar = tqdm(total=len(jobs), desc="realism", unit="case", disable=quiet)
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(_measure(job))
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-                for result in pool.map(_measure, jobs):
-                    results.append(result)
-                    bar.update()
-    finally:
-        bar.close()
-    return results
+    return map_with_progress(_measure, jobs, workers=workers, quiet=quiet, desc="realism")
 
 
 def _finite(value: float) -> float | None:

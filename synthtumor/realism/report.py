@@ -5,8 +5,6 @@ Every file is written to a temporary name beside its target, then renamed into p
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -16,7 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from synthtumor.io.case_io import write_text_atomic
+from synthtumor.io.tables import write_csv_atomic
 from synthtumor.realism.classifier import ClassifierTest
 from synthtumor.realism.compare import FeatureComparison, RealismComparison, SideCount, feature_matrix
 from synthtumor.realism.features import FEATURE_UNITS
@@ -38,26 +36,6 @@ FEATURE_DEFINITIONS: dict[str, str] = {
     "edge_width_mm": "10-90 % rise of the mean HU profile across the surface (0.5 mm bins, -6..+6 mm); "
                      "NaN when the lesion differs from its surroundings by < 10 HU",
 }
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return "nan" if math.isnan(value) else f"{float(value):.10g}"
-    return str(value)
-
-
-def write_csv_atomic(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], path: Path) -> None:
-    """Write ``rows`` as CSV with ``columns`` (floats to 10 significant digits), atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c, math.nan)) for c in columns])
-    write_text_atomic(buffer.getvalue(), path)
 
 
 def _fmt(value: float, digits: int = 4) -> str:

@@ -27,9 +27,10 @@ import numpy as np
 from synthtumor.commands.evaluate import run_evaluate
 from synthtumor.errors import ConfigError
 from synthtumor.generators import HeuristicGenerator
-from synthtumor.io.case_io import save_case, write_cases_index, write_json_atomic, write_text_atomic
+from synthtumor.io.case_io import save_case, write_cases_index, write_json_atomic
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.io.layouts import load_dataset
+from synthtumor.io.tables import write_csv_atomic
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items
 from synthtumor.train_seg.predict import predict_items
@@ -151,13 +152,6 @@ def _run_one(config: StudyConfig, train_config: TrainConfig, arm, items: list[di
     return rows
 
 
-def _write_csv(rows: list[dict[str, Any]], columns: list[str], path: Path) -> None:
-    lines = [",".join(columns)]
-    for row in rows:
-        lines.append(",".join("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    write_text_atomic("\n".join(lines) + "\n", path)
-
-
 def run_study(config: StudyConfig | str, out: str | os.PathLike, *, quiet: bool = False) -> Path:
     """Run (or resume) a study and write its results and report; return the report's path."""
     from tqdm import tqdm
@@ -201,7 +195,7 @@ def run_study(config: StudyConfig | str, out: str | os.PathLike, *, quiet: bool 
             for row in csv.DictReader(handle):
                 lesions.append({"arm": arm.name, "n_real": n, "seed": seed, **row})
     extra = [c for c in (results[0] if results else {}) if c not in RESULT_COLUMNS]
-    _write_csv(results, list(RESULT_COLUMNS) + extra, out / "results.csv")
+    write_csv_atomic(results, list(RESULT_COLUMNS) + extra, out / "results.csv", missing=None)
     if lesions:
-        _write_csv(lesions, list(lesions[0]), out / "lesions.csv")
+        write_csv_atomic(lesions, list(lesions[0]), out / "lesions.csv", missing=None)
     return write_report(out, config, results, lesions)
