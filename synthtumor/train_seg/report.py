@@ -72,6 +72,7 @@ def _sensitivity(lesions: list[dict[str, Any]]) -> dict[tuple[str, int], dict[st
 
 def _learning_curve(groups, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ticks = sorted({n for by_n in groups.values() for n in by_n if n > 0})
     for arm, by_n in sorted(groups.items()):
         ns = sorted(by_n)
         stats = [_mean_ci(_values(by_n[n], "dice_tumor")) for n in ns]
@@ -84,6 +85,8 @@ def _learning_curve(groups, path: Path) -> None:
             continue
         ax.plot(ns, means, marker="o", label=arm)
         ax.fill_between(ns, lows, highs, alpha=0.18)
+    if ticks:
+        ax.set_xticks(ticks)
     ax.set_xlabel("real annotated training scans")
     ax.set_ylabel("tumour Dice (mean, 95 % CI)")
     ax.set_ylim(0, 1)
