@@ -116,7 +116,7 @@ def _perturbation_at(spec: TumorSpec, n: np.ndarray) -> np.ndarray:
 
 
 #: The perturbation is evaluated on a grid about this many points across, then interpolated.
-_COARSE_POINTS = 14
+_COARSE_POINTS = 10
 
 
 def _perturbation(spec: TumorSpec, n: np.ndarray) -> np.ndarray:
@@ -124,7 +124,7 @@ def _perturbation(spec: TumorSpec, n: np.ndarray) -> np.ndarray:
 
     Evaluating the lobes and waves costs a dozen transcendental functions per voxel; f varies
     slowly with position away from the centre (where it does not matter), so a sub-grid of
-    about 14 points across and trilinear interpolation keep the surface smooth for a fraction
+    about 10 points across and trilinear interpolation keep the surface smooth for a fraction
     of the cost.
     """
     if spec.lobulation == 0 and spec.irregularity == 0:

@@ -28,6 +28,10 @@ from synthtumor.lesions.spec import TumorSpec
 
 __all__ = ["band_limited_noise", "lesion_delta_hu"]
 
+#: Texture kernels are cut at 2.5 sigma (the normalisation uses the same cut kernel, so the
+#: variance stays exact); 3 sigma cost a third more voxels for a visually identical texture.
+_TRUNCATE = 2.5
+
 
 def band_limited_noise(
     shape: tuple[int, ...], sigma_vox: np.ndarray, rng: np.random.Generator
@@ -39,18 +43,18 @@ def band_limited_noise(
     discrete kernel: the variance is the product over axes of the sum of squared weights.
     """
     sigma = np.broadcast_to(np.asarray(sigma_vox, dtype=float), (len(shape),))
-    pad = [int(3.0 * s + 0.5) if s > 0 else 0 for s in sigma]
+    pad = [int(_TRUNCATE * s + 0.5) if s > 0 else 0 for s in sigma]
     white = rng.standard_normal(size=tuple(n + 2 * q for n, q in zip(shape, pad)), dtype=np.float32)
-    smooth = ndi.gaussian_filter(white, sigma=sigma, mode="constant", truncate=3.0)
+    smooth = ndi.gaussian_filter(white, sigma=sigma, mode="constant", truncate=_TRUNCATE)
     smooth = smooth[tuple(slice(q, q + n) for q, n in zip(pad, shape))]
     norm = 1.0
     for s in sigma:
         if s <= 0:
             continue
-        radius = int(3.0 * s + 0.5)
+        radius = int(_TRUNCATE * s + 0.5)
         impulse = np.zeros(2 * radius + 1)
         impulse[radius] = 1.0
-        kernel = ndi.gaussian_filter1d(impulse, s, truncate=3.0, mode="constant")
+        kernel = ndi.gaussian_filter1d(impulse, s, truncate=_TRUNCATE, mode="constant")
         norm *= float(np.sum(kernel**2))
     return smooth / np.float32(np.sqrt(norm))
 
