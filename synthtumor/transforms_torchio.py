@@ -31,6 +31,7 @@ from synthtumor.anatomy import Prepared
 from synthtumor.case import Case, Phase
 from synthtumor.errors import ConfigError, InvalidCaseError
 from synthtumor.generators.base import LesionGenerator, NoRoomError
+from synthtumor.io.case_io import check_not_normalised
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.lesions.render import render_lesions
 from synthtumor.lesions.spec import TumorSpec
@@ -71,10 +72,7 @@ class _SubjectCases:
         if data.shape[0] != 1:
             raise ConfigError(f"{image_key!r} has {data.shape[0]} channels; CT has one.")
         array = np.ascontiguousarray(data[0], dtype=np.float32)
-        lo, hi = float(array.min()), float(array.max())
-        if -10 <= lo and hi <= 10:
-            raise ConfigError(f"{image_key!r} holds [{lo:.3g}, {hi:.3g}], which looks normalised; lesions are drawn in HU.",
-                              fix="put the lesion transform before RescaleIntensity / ZNormalization.")
+        check_not_normalised(array, f"{image_key!r}", fix="put the lesion transform before RescaleIntensity / ZNormalization.")
         masks = self.label_map.masks(np.rint(label.data.numpy()[0]).astype(np.int32))
         case = Case.trusted(image=array, affine=np.asarray(image.affine, dtype=np.float64),
                             case_id="subject", organ=masks.organ, vessels=masks.vessels, tumor=masks.tumor,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from synthtumor.case import Case, Phase, SourceGeometry
-from synthtumor.errors import CaseFileError, InvalidCaseError
+from synthtumor.errors import CaseFileError, ConfigError, InvalidCaseError
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.nifti import is_nifti, read_nifti, storage_dtype, to_ras, write_nifti
 
@@ -24,6 +24,7 @@ __all__ = [
     "load_case",
     "save_case",
     "check_ct_intensities",
+    "check_not_normalised",
     "case_id_from_path",
     "is_dicom_folder",
     "write_json_atomic",
@@ -86,6 +87,22 @@ def check_ct_intensities(image: np.ndarray, case: str | None) -> None:
             fix="give the CT in HU before any intensity scaling, or pass expect_ct=False "
             "(--no-ct-check) if this really is HU.",
         )
+
+
+def check_not_normalised(image: np.ndarray, where: str, fix: str) -> None:
+    """Refuse intensities that look already scaled (all within [-10, 10]): lesions are drawn in HU.
+
+    Large volumes are checked on a strided sample (1/27 of the voxels), enough to tell HU from
+    [0, 1] or z-scores.
+
+    Raises:
+        ConfigError: naming ``where`` and giving ``fix``.
+    """
+    sample = image[::3, ::3, ::3] if image.size > 1_000_000 else image
+    lo, hi = float(sample.min()), float(sample.max())
+    if -10.0 <= lo and hi <= 10.0:
+        raise ConfigError(f"{where} got intensities in [{lo:.3g}, {hi:.3g}], which look normalised; "
+                          "lesions are drawn in HU.", fix=fix)
 
 
 def _load_image(path: Path, case: str) -> tuple[np.ndarray, np.ndarray, SourceGeometry]:
