@@ -36,8 +36,8 @@ PRIOR_SIDES = {
     "right": (0, 1), "left": (0, -1), "anterior": (1, 1),
     "posterior": (1, -1), "superior": (2, 1), "inferior": (2, -1),
 }
-_BATCH = 64
-_BATCHES = 6
+_BATCH = 256
+_BATCHES = 3
 
 
 @dataclass(frozen=True)
@@ -108,21 +108,41 @@ def prior_weights(prepared: Prepared, prior: dict[str, float]) -> np.ndarray | N
 
 
 def _valid(
-    prepared: Prepared, idx: np.ndarray, extent: float, zone: float, subcapsular: bool,
-    rules: PlacementRules, placed: list[PlacedLesion], centres: np.ndarray,
+    prepared: Prepared, idx: np.ndarray | None, extent: float, zone: float, subcapsular: bool,
+    rules: PlacementRules, placed: list[PlacedLesion], half_voxel: float,
 ) -> np.ndarray:
+    """Which blocks ``idx`` (None: all) are valid centres; the distance bounds are checked first,
+    and the centre distances to earlier lesions only for the blocks that pass them.
+    ``half_voxel`` is half a voxel diagonal (mm)."""
+    every = slice(None) if idx is None else idx
     need_boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
     need_occupied = max(extent + rules.min_gap_mm, zone)
-    ok = prepared.block_dist_boundary_mm[idx] >= need_boundary
-    ok &= prepared.block_dist_vessel_mm[idx] >= extent + rules.vessel_clearance_mm + prepared.voxel_half_diagonal_mm
-    ok &= prepared.block_dist_occupied_mm[idx] >= need_occupied
-    for other in placed:
-        need = max(zone + other.extent_mm, other.zone_mm + extent)
-        if not rules.allow_confluent:
-            need = max(need, extent + other.extent_mm + rules.min_gap_mm)
-        if need > 0:  # the drawn centre may sit half a block diagonal from its block centre
-            need += prepared.block_half_diagonal_mm
-            ok &= np.linalg.norm(centres - other.centre_mm, axis=1) >= need
+    ok = prepared.block_dist_boundary_mm[every] >= need_boundary
+    ok &= prepared.block_dist_vessel_mm[every] >= extent + rules.vessel_clearance_mm + half_voxel
+    ok &= prepared.block_dist_occupied_mm[every] >= need_occupied
+    survivors = np.flatnonzero(ok)
+    if not placed or survivors.size == 0:
+        return ok
+    others = np.array([o.centre_mm for o in placed], dtype=float)
+    other_extent = np.array([o.extent_mm for o in placed])
+    other_zone = np.array([o.zone_mm for o in placed])
+    need = np.maximum(zone + other_extent, other_zone + extent)
+    if not rules.allow_confluent:
+        need = np.maximum(need, extent + other_extent + rules.min_gap_mm)
+    # the drawn centre may sit half a block diagonal from its block centre
+    need = np.where(need > 0, need + prepared.block_half_diagonal_mm, 0.0)
+    centres = prepared.block_centres_mm[survivors if idx is None else idx[survivors]]
+    if survivors.size <= 4096:  # a batch: all pairs at once
+        diff = centres[:, None, :] - others[None, :, :]
+        keep = (np.einsum("ijk,ijk->ij", diff, diff) >= need * need).all(axis=1)
+    else:  # every block: one earlier lesion at a time, on the blocks still standing
+        alive = np.arange(survivors.size)
+        for centre, n in zip(others, need):
+            diff = centres[alive] - centre
+            alive = alive[np.einsum("ij,ij->i", diff, diff) >= n * n]
+        keep = np.zeros(survivors.size, dtype=bool)
+        keep[alive] = True
+    ok[survivors[~keep]] = False
     return ok
 
 
@@ -152,9 +172,10 @@ def draw_centre(
     if n == 0:
         return None
     chosen = None
+    half_voxel = prepared.voxel_half_diagonal_mm
     for _ in range(_BATCHES):
         idx = rng.integers(0, n, size=_BATCH)
-        ok = _valid(prepared, idx, extent_mm, zone_mm, subcapsular, rules, placed, prepared.block_centres_mm[idx])
+        ok = _valid(prepared, idx, extent_mm, zone_mm, subcapsular, rules, placed, half_voxel)
         if weights is not None:
             ok &= rng.random(_BATCH) * weights.max() < weights[idx]
         hits = np.flatnonzero(ok)
@@ -162,8 +183,7 @@ def draw_centre(
             chosen = int(idx[hits[0]])
             break
     if chosen is None:
-        every = np.arange(n)
-        ok = _valid(prepared, every, extent_mm, zone_mm, subcapsular, rules, placed, prepared.block_centres_mm)
+        ok = _valid(prepared, None, extent_mm, zone_mm, subcapsular, rules, placed, half_voxel)
         valid = np.flatnonzero(ok)
         if valid.size == 0:
             return None

@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 from synthtumor.anatomy import Prepared
 from synthtumor.case import Case
 from synthtumor.lesions.mass_effect import ZONE_FACTOR, displace
-from synthtumor.lesions.shape import lesion_box, lesion_field, world_offsets
+from synthtumor.lesions.shape import lesion_box, lesion_field
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.lesions.texture import lesion_delta_hu
 
@@ -106,8 +106,7 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
             volumes = {"image": image, "organ": organ, "tumor": tumor}
             if vessels is not None:
                 volumes["vessels"] = vessels
-            offsets = world_offsets(spec, affine, touched)
-            displace(volumes, offsets, np.asarray(spec.centre_mm), affine, touched, zone, spec.mass_effect)
+            displace(volumes, np.asarray(spec.centre_mm), affine, touched, zone, spec.mass_effect)
         field = lesion_field(spec, affine, box)
         allowed = organ[box] & ~tumor[box]
         if vessels is not None:

@@ -19,10 +19,9 @@ term being the standard deviation of a box of width ``s_a`` (the voxel) along ax
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
-from scipy.special import erfc
 
 from synthtumor.lesions.spec import TumorSpec
 
@@ -37,25 +36,50 @@ ALPHA_FLOOR = 1e-3
 _ALPHA_FLOOR_SIGMAS = 3.1  # 0.5 erfc(3.1 / sqrt 2) ~ 1e-3
 
 
-@dataclass(eq=False)
 class LesionField:
     """One lesion sampled on its box of voxels.
+
+    ``signed_mm`` and ``alpha`` are computed up front; the rest, which only some patterns need,
+    on first use.
 
     Attributes:
         box: the voxel slices (X, Y, Z) the lesion may touch.
         signed_mm: signed distance to the surface (mm, negative inside), float32.
+        alpha: partial-volume weight in [0, 1] (1 well inside, 0 outside), float32.
         rho_norm: normalised radius ``rho / (1 + f)``: 0 at the centre, 1 on the surface.
         direction: (3, ...) unit direction ``n`` in lesion axes (for angular patterns).
         offset_mm: (3, ...) world offset from the centre (mm).
-        alpha: partial-volume weight in [0, 1] (1 well inside, 0 outside), float32.
     """
 
-    box: tuple[slice, slice, slice]
-    signed_mm: np.ndarray
-    rho_norm: np.ndarray
-    direction: np.ndarray
-    offset_mm: np.ndarray
-    alpha: np.ndarray
+    def __init__(self, box, signed_mm, alpha, rho, surface, q, voxel_offsets, axes_mm) -> None:
+        self.box = box
+        self.signed_mm = signed_mm
+        self.alpha = alpha
+        self._rho, self._surface, self._q = rho, surface, q
+        self._voxel_offsets, self._axes_mm = voxel_offsets, axes_mm
+
+    @cached_property
+    def rho_norm(self) -> np.ndarray:
+        return (self._rho / self._surface).astype(np.float32)
+
+    @cached_property
+    def direction(self) -> np.ndarray:
+        safe = np.maximum(self._rho, np.float32(1e-6))
+        return np.stack([np.broadcast_to(q / safe, self.signed_mm.shape) for q in self._q]).astype(np.float32)
+
+    @cached_property
+    def offset_mm(self) -> np.ndarray:
+        return np.stack([_combine(self._axes_mm[w], self._voxel_offsets) for w in range(3)])
+
+
+def _combine(weights: np.ndarray, offsets: list[np.ndarray]) -> np.ndarray:
+    """``sum_v weights[v] * offsets[v]`` over broadcastable 1-D offsets, as a full float32 box."""
+    shape = tuple(offsets[v].shape[v] for v in range(3))
+    out = np.full(shape, np.float32(0.0))
+    for w, o in zip(weights, offsets):
+        if w != 0.0:
+            out += np.float32(w) * o
+    return out
 
 
 def _edge_sigma_bound(spec: TumorSpec, spacing: np.ndarray) -> float:
@@ -65,114 +89,176 @@ def _edge_sigma_bound(spec: TumorSpec, spacing: np.ndarray) -> float:
 def lesion_box(
     spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra_mm: float = 0.0
 ) -> tuple[slice, slice, slice]:
-    """The voxel box holding every voxel the lesion can touch (plus ``extra_mm``)."""
+    """The voxel box holding every voxel the lesion can touch (plus ``extra_mm``).
+
+    Without ``extra_mm`` the box is the intersection of two conservative bounds: the ball of
+    radius ``max_extent_mm`` plus the edge's reach, and the perturbed ellipsoid's own box.
+    Where ``alpha > 0`` the first-order signed distance is below ``3.1 sigma``; as
+    ``rho / |grad|`` is at least the smallest radius there, such voxels have
+    ``rho < 1 + p + 3.1 sigma / r_min`` (``p = lobulation + irregularity``), an ellipsoid whose
+    half-width along voxel axis ``v`` is ``|row_v(A^-1 R diag(r'))|``.
+    """
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    reach = spec.max_extent_mm + _ALPHA_FLOOR_SIGMAS * _edge_sigma_bound(spec, spacing) + extra_mm
+    edge_reach = _ALPHA_FLOOR_SIGMAS * _edge_sigma_bound(spec, spacing)
+    reach = spec.max_extent_mm + edge_reach + extra_mm
     centre = np.linalg.solve(affine, np.append(spec.centre_mm, 1.0))[:3]
     # reach along each voxel axis: a world ball of radius `reach` spans reach * |row of A^-1|
     inv = np.linalg.inv(affine[:3, :3])
     half = reach * np.linalg.norm(inv, axis=1)
+    if extra_mm == 0.0:
+        radii = np.asarray(spec.radii_mm, dtype=float)
+        scale = 1.0 + spec.lobulation + spec.irregularity + edge_reach / radii.min()
+        ellipsoid = inv @ np.asarray(spec.rotation, dtype=float) * (radii * scale)
+        half = np.minimum(half, np.linalg.norm(ellipsoid, axis=1))
     lo = np.maximum(np.floor(centre - half).astype(int), 0)
     hi = np.minimum(np.ceil(centre + half).astype(int) + 1, shape)
     hi = np.maximum(hi, lo)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))  # type: ignore[return-value]
 
 
+def voxel_offsets(centre_mm, affine: np.ndarray, box: tuple[slice, ...]) -> list[np.ndarray]:
+    """Per voxel axis, the box's voxel indices minus the centre's (continuous) voxel coordinate.
+
+    Returns three float32 arrays shaped (nx, 1, 1), (1, ny, 1), (1, 1, nz), which broadcast to
+    the box; a world offset (mm) is ``sum_v A[:, v] * d_v`` (``A`` the affine's 3 x 3 part).
+    """
+    inv = np.linalg.inv(affine)
+    centre = inv[:3, :3] @ np.asarray(centre_mm, dtype=float) + inv[:3, 3]
+    out = []
+    for v, s in enumerate(box):
+        shape = [1, 1, 1]
+        shape[v] = s.stop - s.start
+        out.append((np.arange(s.start, s.stop, dtype=float) - centre[v]).astype(np.float32).reshape(shape))
+    return out
+
+
 def world_offsets(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
     """(3, nx, ny, nz) world offsets (mm) of the box's voxels from the lesion centre."""
-    grids = np.meshgrid(*[np.arange(s.start, s.stop, dtype=np.float32) for s in box], indexing="ij")
-    a = affine.astype(np.float32)
-    centre = np.asarray(spec.centre_mm, dtype=np.float32)
-    return np.stack([
-        a[w, 0] * grids[0] + a[w, 1] * grids[1] + a[w, 2] * grids[2] + (a[w, 3] - centre[w])
-        for w in range(3)
-    ])
+    d = voxel_offsets(spec.centre_mm, affine, box)
+    return np.stack([_combine(affine[w, :3], d) for w in range(3)])
 
 
 def _perturbation_at(spec: TumorSpec, n: np.ndarray) -> np.ndarray:
     """The surface perturbation f at unit directions ``n`` (3, ...) in lesion axes."""
     rng = np.random.default_rng(spec.shape_seed)
-    f = np.zeros(n.shape[1:], dtype=np.float32)
     k_lobes = int(rng.integers(2, 7))
     dirs = rng.normal(size=(k_lobes, 3))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     weights = rng.uniform(0.3, 1.0, k_lobes)
     kappas = rng.uniform(4.0, 10.0, k_lobes)
-    if spec.lobulation > 0:
-        lobes = np.zeros_like(f)
-        for d, w, kap in zip(dirs, weights, kappas):
-            dot = d[0] * n[0] + d[1] * n[1] + d[2] * n[2]
-            lobes += w * np.exp(kap * (dot - 1.0))
-        f += np.float32(spec.lobulation / max(1.0, weights.sum())) * lobes
     waves = rng.normal(size=(6, 3))
     waves *= (rng.uniform(1.0, 3.0, 6) / np.linalg.norm(waves, axis=1))[:, None]
     phases = rng.uniform(0, 2 * np.pi, 6)
     coeffs = rng.normal(size=6)
     coeffs /= np.abs(coeffs).sum()
-    if spec.irregularity > 0:
-        for k, phi, c in zip(waves, phases, coeffs):
-            f += np.float32(spec.irregularity * c) * np.cos(k[0] * n[0] + k[1] * n[1] + k[2] * n[2] + phi)
-    return f
+    points = n.reshape(3, -1).astype(np.float32)
+    f = np.zeros(points.shape[1], dtype=np.float32)
+    if spec.lobulation > 0:  # sum_k w_k exp(kappa_k (d_k . n - 1)), all lobes in one product
+        lobes = np.exp(kappas.astype(np.float32)[:, None] * (dirs.astype(np.float32) @ points - np.float32(1.0)))
+        f += np.float32(spec.lobulation / max(1.0, weights.sum())) * (weights.astype(np.float32) @ lobes)
+    if spec.irregularity > 0:  # sum_m c_m cos(k_m . n + phi_m)
+        cosines = np.cos(waves.astype(np.float32) @ points + phases.astype(np.float32)[:, None])
+        f += np.float32(spec.irregularity) * (coeffs.astype(np.float32) @ cosines)
+    return f.reshape(n.shape[1:])
 
 
-#: The perturbation is evaluated on a grid about this many points across, then interpolated.
-_COARSE_POINTS = 10
+#: The perturbation is evaluated on a grid of at most about this many points across (a step of
+#: at least 2 voxels once the box is 12 voxels across), then interpolated.
+_COARSE_POINTS = 8
 
 
-def _perturbation(spec: TumorSpec, n: np.ndarray) -> np.ndarray:
-    """f(n) on the box: exact on small boxes, else on a coarse sub-grid, linearly interpolated.
+def _perturbation(spec: TumorSpec, to_q: np.ndarray, d: list[np.ndarray]) -> np.ndarray:
+    """f(n) on the box: exact on boxes under 12 voxels across, else on a coarse sub-grid, interpolated.
 
+    ``q_a = sum_v to_q[a, v] d_v`` are the normalised lesion coordinates and ``n = q / |q|``.
     Evaluating the lobes and waves costs a dozen transcendental functions per voxel; f varies
     slowly with position away from the centre (where it does not matter), so a sub-grid of
     about 10 points across and trilinear interpolation keep the surface smooth for a fraction
     of the cost.
     """
+    shape = tuple(o.size for o in d)
     if spec.lobulation == 0 and spec.irregularity == 0:
-        return np.zeros(n.shape[1:], dtype=np.float32)
-    step = max(1, min(n.shape[1:]) // _COARSE_POINTS)
+        return np.zeros((1, 1, 1), dtype=np.float32)
+    step = max(1, -(-min(shape) // _COARSE_POINTS)) if min(shape) >= 12 else 1
+    coarse = [o[::step, ::step, ::step] for o in d]
+    q = np.stack([_combine(to_q[a], coarse) for a in range(3)])
+    values = _perturbation_at(spec, q / np.maximum(np.sqrt((q * q).sum(axis=0)), np.float32(1e-6)))
     if step == 1:
-        return _perturbation_at(spec, n)
-    values = _perturbation_at(spec, n[:, ::step, ::step, ::step])
-    # separable linear interpolation: fine index j sits at coarse coordinate j / step
-    for axis, size in enumerate(n.shape[1:]):
-        pos = np.arange(size, dtype=np.float32) / step
-        lo = np.minimum(pos.astype(np.intp), values.shape[axis] - 1)
-        hi = np.minimum(lo + 1, values.shape[axis] - 1)
-        w = (pos - lo).reshape([-1 if a == axis else 1 for a in range(3)])
+        return values
+    # separable linear interpolation: fine index j sits at coarse coordinate j / step; the last
+    # (full-size) pass runs along axis 0, whose takes copy whole contiguous planes
+    for axis in (2, 1, 0):
+        lo, hi, w = _linear_table(shape[axis], step, values.shape[axis])
+        w = w.reshape([-1 if a == axis else 1 for a in range(3)])
         values = np.take(values, lo, axis=axis) * (1 - w) + np.take(values, hi, axis=axis) * w
     return values.astype(np.float32)
 
 
+@lru_cache(maxsize=512)
+def _linear_table(size: int, step: int, coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper coarse indices and weights for fine indices ``0..size-1`` (cached)."""
+    pos = np.arange(size, dtype=np.float32) / step
+    lo = np.minimum(pos.astype(np.intp), coarse - 1)
+    hi = np.minimum(lo + 1, coarse - 1)
+    return lo, hi, (pos - lo).astype(np.float32)
+
+
+# Abramowitz & Stegun 7.1.26: erfc(z) ~ t (a1 + t (a2 + ...)) exp(-z^2), t = 1 / (1 + p z), z >= 0,
+# absolute error below 1.5e-7; four times faster than scipy.special.erfc on float32 boxes.
+_AS_P = np.float32(0.3275911)
+_AS_A = tuple(np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592))
+
+
+def upper_tail(t: np.ndarray) -> np.ndarray:
+    """``0.5 erfc(t / sqrt 2)``, the standard normal's upper tail P(Z > t), as float32."""
+    z = np.abs(t).astype(np.float32) * np.float32(np.sqrt(0.5))
+    s = np.float32(1.0) / (np.float32(1.0) + _AS_P * z)
+    poly = _AS_A[0]
+    for a in _AS_A[1:]:
+        poly = poly * s + a
+    half_tail = np.float32(0.5) * poly * s * np.exp(-z * z)  # 0.5 erfc(|t| / sqrt 2)
+    return np.where(t > 0, half_tail, np.float32(1.0) - half_tail)
+
+
 def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice]) -> LesionField:
-    """Sample the lesion's signed distance, direction and partial-volume alpha on ``box``."""
-    x = world_offsets(spec, affine, box)
-    rot = np.asarray(spec.rotation, dtype=np.float32)
-    radii = np.asarray(spec.radii_mm, dtype=np.float32)
-    u = np.einsum("wa,w...->a...", rot, x)  # lesion-axis coordinates (mm)
-    q = u / radii[:, None, None, None]
-    rho = np.sqrt((q * q).sum(axis=0))
-    safe = np.maximum(rho, 1e-6)
-    n = q / safe
-    surface = 1.0 + _perturbation(spec, n)
-    g_lesion = q / radii[:, None, None, None]  # D^2 u: gradient of rho times rho, lesion axes
-    g_norm = np.maximum(np.sqrt((g_lesion * g_lesion).sum(axis=0)), 1e-12)
-    signed = ((rho - surface) * safe / g_norm).astype(np.float32)
-    # the boundary normal in world axes, then its components along the voxel axes
-    normal_world = np.einsum("wa,a...->w...", rot, g_lesion) / g_norm
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    axes = (affine[:3, :3] / spacing).astype(np.float32)  # unit world direction of each voxel axis
-    pv = np.zeros_like(rho)
-    for v in range(3):
-        along = np.einsum("w,w...->...", axes[:, v], normal_world)
-        pv += (along * np.float32(VOXEL_BOX_STD * spacing[v])) ** 2
-    sigma = np.sqrt(np.float32((spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH) ** 2) + pv)
-    alpha = (0.5 * erfc(signed / (np.float32(np.sqrt(2.0)) * sigma))).astype(np.float32)
-    alpha[alpha < ALPHA_FLOOR] = 0.0
-    return LesionField(
-        box=box,
-        signed_mm=signed,
-        rho_norm=(rho / surface).astype(np.float32),
-        direction=n.astype(np.float32),
-        offset_mm=x,
-        alpha=alpha,
-    )
+    """Sample the lesion's signed distance and partial-volume alpha on ``box``.
+
+    Coordinates are built by broadcasting per-axis offsets (no meshgrid); with isotropic
+    spacing and orthogonal axes the partial-volume term is the same for every boundary
+    normal, so ``sigma`` is a scalar there.
+    """
+    d = voxel_offsets(spec.centre_mm, affine, box)
+    a3 = affine[:3, :3]
+    rot = np.asarray(spec.rotation, dtype=float)
+    radii = np.asarray(spec.radii_mm, dtype=float)
+    to_q = (rot.T @ a3) / radii[:, None]  # q_a = u_a / r_a, u = R^T x the lesion-axis coordinates
+    q = [_combine(to_q[a], d) for a in range(3)]
+    rho = np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])
+    surface = np.float32(1.0) + _perturbation(spec, to_q, d)
+    inv_r = [np.float32(1.0 / r) for r in radii]
+    # |D^2 u| (the gradient of rho, times rho, in lesion axes) without storing its components
+    g_norm = np.sqrt((q[0] * inv_r[0]) ** 2 + (q[1] * inv_r[1]) ** 2 + (q[2] * inv_r[2]) ** 2)
+    np.maximum(g_norm, np.float32(1e-12), out=g_norm)
+    signed = (rho - surface) * np.maximum(rho, np.float32(1e-6))
+    signed /= g_norm
+    spacing = np.linalg.norm(a3, axis=0)
+    axes = a3 / spacing  # unit world direction of each voxel axis
+    to_axes = axes.T @ rot  # a boundary normal's component along voxel axis v: sum_a to_axes[v, a] g_a / |g|
+    box_var = (VOXEL_BOX_STD * spacing) ** 2
+    edge_var = np.float32((spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH) ** 2)
+    if np.ptp(spacing) <= 1e-4 * spacing[0] and np.abs(to_axes @ to_axes.T - np.eye(3)).max() <= 1e-4:
+        t = signed * np.float32(1.0 / np.sqrt(edge_var + box_var[0]))
+    else:
+        pv = np.zeros_like(rho)
+        for v in range(3):
+            along = sum(np.float32(to_axes[v, a] / radii[a]) * q[a] for a in range(3)) / g_norm
+            pv += np.float32(box_var[v]) * along * along
+        t = signed / np.sqrt(edge_var + pv)
+    # alpha = P(Z > t), computed only in the shell -4.8 < t < 3.1: beyond it alpha is 0 (below
+    # the floor) or 1 (to within 1e-6)
+    alpha = (t < 0).astype(np.float32)
+    shell = np.flatnonzero(np.abs(t + np.float32(0.85)) < np.float32(_ALPHA_FLOOR_SIGMAS + 0.85))
+    tail = upper_tail(t.ravel()[shell])
+    tail[tail < ALPHA_FLOOR] = 0.0
+    alpha.ravel()[shell] = tail
+    return LesionField(box, signed.astype(np.float32, copy=False), alpha, rho, surface, q, d, a3)
