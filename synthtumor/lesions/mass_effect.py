@@ -4,8 +4,13 @@ Inside a ball of radius ``R_z = ZONE_FACTOR * extent`` around the lesion centre,
 at radius ``r`` takes the tissue found at radius ``h(r) = r (1 - delta (1 - (r / R_z)^2)^2)``
 (``delta`` = the spec's ``mass_effect``), so tissue moves outward by ``r - h(r)``, most near the
 lesion and none at ``R_z``. ``h'(r) = 1 - delta (1 - q)(1 - 5 q)``, ``q = (r / R_z)^2``, is at least
-``1 - delta > 0``: the map is monotone and never folds. The image is resampled linearly, masks
-by nearest neighbour, so labels move with the tissue; voxels at ``r >= R_z`` are not touched.
+``1 - delta > 0``: the map is monotone and never folds. Voxels at ``r >= R_z`` are not touched.
+
+Every volume, the image included, is resampled by nearest neighbour: each output voxel is one
+input voxel, so the tissue keeps its own noise (linear interpolation smooths CT-like noise by
+5-15 % in std, white noise by up to 45 %: a quiet halo around the lesion that a realism
+classifier can find) and each label moves with exactly the voxels it labels. The cost is a
+stair of at most half a voxel on displaced edges.
 """
 
 from __future__ import annotations
@@ -45,16 +50,15 @@ def displace(
     zone_mm: float,
     strength: float,
 ) -> None:
-    """Push tissue outward in place, for every volume given (image linear, masks nearest).
+    """Push tissue outward in place, for every volume given (nearest neighbour, see above).
 
     As the affine is linear, the source of voxel ``v`` is ``c + s (v - c)`` in voxel
     coordinates (``c`` the centre's, ``s = h(r) / r``), which lies between the centre and ``v``
-    and so inside the box. Float volumes are interpolated trilinearly and boolean ones by
-    nearest neighbour, both by flat-index gathers on a contiguous copy of the box (the boolean
-    volumes packed as bits of one byte, gathered once).
+    and so inside the box. Sources are rounded once and gathered by flat index from a
+    contiguous copy of the box; boolean volumes travel packed as the bits of one byte.
 
     Args:
-        volumes: full-size arrays, changed in place within the zone (float or boolean).
+        volumes: full-size arrays, changed in place within the zone (any dtype).
         centre_mm: lesion centre (world RAS, mm).
         affine: voxel-to-world affine.
         box: a voxel box holding the zone (voxels outside the box are not moved).
@@ -64,54 +68,38 @@ def displace(
     d = voxel_offsets(centre_mm, affine, box)
     shape = tuple(s.stop - s.start for s in box)
     r2 = _squared_radius(d, affine)
-    index = np.nonzero(r2 < np.float32(zone_mm * zone_mm))
-    if index[0].size == 0:
+    inside = np.flatnonzero(r2 < np.float32(zone_mm * zone_mm))  # flat indices into the box
+    if inside.size == 0:
         return
     strides = (shape[1] * shape[2], shape[2], 1)
-    inside = index[0] * strides[0] + index[1] * strides[1] + index[2]
+    first, rest = np.divmod(inside, strides[0])
+    index = (first, *np.divmod(rest, strides[1]))
     scale = source_scale(r2.ravel()[inside], zone_mm, strength)
-    # source = c + s (v - c) per axis, then its lower corner (truncation is floor here, as
-    # source >= 0; the last voxel's corner moves down one with weight 1) and the weights
-    lower, weight, step = [], [], []
+    # nearest source voxel: round(c + s (v - c)) per axis (the source is >= 0, so adding 0.5
+    # and truncating rounds it), as a flat index into the box
+    nearest = np.zeros(inside.size, dtype=np.intp)
     for v in range(3):
         c = np.float32(-d[v].ravel()[0])  # the centre's coordinate within the box
         source = index[v].astype(np.float32)
         source -= c
         source *= scale
-        source += c
-        i0 = source.astype(np.intp)
-        np.minimum(i0, max(shape[v] - 2, 0), out=i0)
-        source -= i0
-        lower.append(i0)
-        weight.append(source)
-        step.append(strides[v] if shape[v] > 1 else 0)
-    base = lower[0] * strides[0]
-    base += lower[1] * strides[1]
-    base += lower[2]
+        source += c + np.float32(0.5)
+        i = source.astype(np.intp)
+        np.clip(i, 0, shape[v] - 1, out=i)
+        i *= strides[v]
+        nearest += i
 
+    masks = []
     for name, volume in volumes.items():
         if volume.dtype == bool:
+            region = volume[box]
+            if region.any() and not region.all():  # a uniform mask stays as it is
+                masks.append(name)
             continue
         region = np.ascontiguousarray(volume[box])
         flat = region.ravel()
-        corner = [np.take(flat[i * step[0] + j * step[1] + k * step[2]:], base)
-                  for i in (0, 1) for j in (0, 1) for k in (0, 1)]
-        wx, wy, wz = weight
-        c00 = corner[0] + wz * (corner[1] - corner[0])
-        c01 = corner[2] + wz * (corner[3] - corner[2])
-        c10 = corner[4] + wz * (corner[5] - corner[4])
-        c11 = corner[6] + wz * (corner[7] - corner[6])
-        c0 = c00 + wy * (c01 - c00)
-        c1 = c10 + wy * (c11 - c10)
-        flat[inside] = (c0 + wx * (c1 - c0)).astype(region.dtype, copy=False)
+        flat[inside] = np.take(flat, nearest)
         volume[box] = region
-
-    masks = [name for name, volume in volumes.items() if volume.dtype == bool]
-    if not masks:
-        return
-    nearest = base
-    for v in range(3):
-        nearest += (weight[v] >= np.float32(0.5)) * step[v]
     for group in range(0, len(masks), 8):  # eight masks as the bits of one byte, gathered once
         names = masks[group:group + 8]
         packed = np.zeros(shape, dtype=np.uint8)

@@ -3,9 +3,9 @@
 The renderer adds ``alpha * delta`` to the scan, so the scan's own noise stays in the lesion
 (it never looks smoother than its surroundings) and ``delta`` only carries what differs:
 
-* viable tissue: ``contrast_hu + texture_hu * T(x)``, ``T`` band-limited Gaussian noise of unit
-  standard deviation made locally on the lesion's box (Gaussian-filtered white noise, sigma
-  ``texture_scale_mm``; no precomputed textures);
+* viable tissue: ``contrast_hu + texture_hu * T(x)``, ``T`` band-limited noise of unit
+  standard deviation made locally on the lesion's box (white noise filtered periodically by a
+  Gaussian of sigma ``texture_scale_mm``; no precomputed textures);
 * ``necrotic_core``: inside normalised radius ``necrosis_fraction`` (made irregular by ``T``),
   the HU goes to ``necrosis_hu`` (absolute, fluid-like) with a soft transition;
 * ``enhancing_rim``: ``+ rim_hu * exp(-depth^2 / (2 w^2))``, depth below the surface (mm);

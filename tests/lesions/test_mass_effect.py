@@ -1,4 +1,4 @@
-"""Mass effect: the fast gathers against scipy's interpolation, nothing moves outside the zone."""
+"""Mass effect: the fast gathers against a plain float64 evaluation, nothing moves outside the zone."""
 
 from __future__ import annotations
 
@@ -29,20 +29,19 @@ def _scene(spacing, oblique, seed=0):
 
 
 def reference(image, masks, centre, affine, box, zone, strength):
-    """scipy's map_coordinates (order 1) and rounding, on world coordinates in float64."""
+    """Nearest source voxels from world coordinates in float64, for the image and every mask."""
     grids = np.stack(np.meshgrid(*[np.arange(s.start, s.stop, dtype=float) for s in box], indexing="ij"))
     x = np.tensordot(affine[:3, :3], grids, axes=1) + (affine[:3, 3] - centre)[:, None, None, None]
     r2 = (x * x).sum(axis=0)
     inside = r2 < zone**2
     source = centre[:, None] + x[:, inside] * source_scale(r2[inside].astype(np.float32), zone, strength)
     vox = np.linalg.inv(affine[:3, :3]) @ (source - affine[:3, 3:4]) - np.array([s.start for s in box])[:, None]
+    near = tuple(np.clip(np.floor(vox + 0.5), 0, np.array(image[box].shape)[:, None] - 1).astype(int))
     out_image = image.copy()
-    region = out_image[box]
-    region[inside] = ndi.map_coordinates(image[box], vox, order=1, mode="nearest")
+    out_image[box][inside] = image[box][near]
     out_masks = {}
     for name, mask in masks.items():
         moved = mask.copy()
-        near = tuple(np.clip(np.rint(vox), 0, np.array(region.shape)[:, None] - 1).astype(int))
         moved[box][inside] = mask[box][near]
         out_masks[name] = moved
     return out_image, out_masks
@@ -56,11 +55,14 @@ def test_displace_matches_scipy_and_touches_only_the_zone(spacing, oblique):
     expected_image, expected_masks = reference(image, masks, centre, affine, box, zone, strength)
     volumes = {"image": image.copy(), **{k: v.copy() for k, v in masks.items()}}
     displace(volumes, centre, affine, box, zone, strength)
-    np.testing.assert_allclose(volumes["image"], expected_image, atol=1e-3)
+    # float32 against float64 coordinates can round a tie differently: allow 0.1 % of the zone
+    differs = volumes["image"] != expected_image
+    assert differs.sum() <= 0.001 * image[box].size
     for name in masks:
-        # float32 against float64 coordinates can round a tie differently: allow 0.1 % of the zone
-        assert (volumes[name] != expected_masks[name]).sum() <= 0.001 * volumes[name][box].size
+        assert (volumes[name] != expected_masks[name])[~differs].sum() == 0  # labels moved with the image
         assert (volumes[name] != masks[name]).sum() > 100  # tissue did move
+    # every output voxel is an input voxel: the noise is not smoothed
+    assert np.isin(volumes["image"][box], image[box]).all()
     changed = (volumes["image"] != image) | np.any([volumes[k] != masks[k] for k in masks], axis=0)
     grids = np.stack(np.meshgrid(*[np.arange(n) for n in image.shape], indexing="ij")).reshape(3, -1)
     dist = np.linalg.norm(affine[:3, :3] @ grids + affine[:3, 3:4] - centre[:, None], axis=0).reshape(image.shape)
@@ -68,7 +70,7 @@ def test_displace_matches_scipy_and_touches_only_the_zone(spacing, oblique):
 
 
 def test_no_folding_along_a_ray():
-    # a radial ramp stays monotone along every axis through the centre after the push
+    # a radial ramp stays monotone along an axis through the centre after the push
     affine = np.eye(4)
     shape = (61, 61, 61)
     grids = np.stack(np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij"))
@@ -77,8 +79,9 @@ def test_no_folding_along_a_ray():
     volumes = {"image": ramp.copy()}
     displace(volumes, centre, affine, tuple(slice(0, n) for n in shape), 25.0, 0.6)
     profile = volumes["image"][30:, 30, 30]
-    assert np.all(np.diff(profile) > 0)
-    assert np.all(volumes["image"][30:, 30, 30] <= ramp[30:, 30, 30] + 1e-4)  # tissue came from nearer the centre
+    assert np.all(np.diff(profile) >= 0) and profile[-1] > profile[0]
+    assert np.all(profile <= ramp[30:, 30, 30] + 1e-4)  # tissue came from nearer the centre
+    assert (profile < ramp[30:, 30, 30] - 0.5).sum() >= 5  # and moved by whole voxels
 
 
 def test_zero_strength_changes_nothing():
