@@ -19,6 +19,7 @@ term being the standard deviation of a box of width ``s_a`` (the voxel) along ax
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -81,6 +82,30 @@ def _combine(weights: np.ndarray, offsets: list[np.ndarray]) -> np.ndarray:
     return plane + np.float32(weights[2]) * offsets[2]
 
 
+@dataclass(frozen=True, eq=False)
+class _Grid:
+    """What every lesion on one voxel grid shares, computed once per affine."""
+
+    inverse: np.ndarray  # 4 x 4 world-to-voxel
+    spacing: np.ndarray  # voxel size (mm) along each voxel axis
+    axes: np.ndarray  # unit world direction of each voxel axis (columns)
+    row_norms: np.ndarray  # |row_v(A^-1)|: voxels per mm along voxel axis v, for a world ball
+    isotropic: bool  # equal spacing along every axis
+
+
+@lru_cache(maxsize=64)
+def _grid_from_bytes(raw: bytes) -> _Grid:
+    affine = np.frombuffer(raw, dtype=float).reshape(4, 4)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    inverse = np.linalg.inv(affine)
+    return _Grid(inverse, spacing, affine[:3, :3] / spacing, np.linalg.norm(inverse[:3, :3], axis=1),
+                 bool(np.ptp(spacing) <= 1e-4 * spacing[0]))
+
+
+def _grid(affine: np.ndarray) -> _Grid:
+    return _grid_from_bytes(np.ascontiguousarray(affine, dtype=float).tobytes())
+
+
 def _edge_sigma_bound(spec: TumorSpec, spacing: np.ndarray) -> float:
     return float(np.hypot(spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH, VOXEL_BOX_STD * spacing.max()))
 
@@ -97,17 +122,16 @@ def lesion_box(
     ``rho < 1 + p + 3.1 sigma / r_min`` (``p = lobulation + irregularity``), an ellipsoid whose
     half-width along voxel axis ``v`` is ``|row_v(A^-1 R diag(r'))|``.
     """
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    edge_reach = _ALPHA_FLOOR_SIGMAS * _edge_sigma_bound(spec, spacing)
+    grid = _grid(affine)
+    edge_reach = _ALPHA_FLOOR_SIGMAS * _edge_sigma_bound(spec, grid.spacing)
     reach = spec.max_extent_mm + edge_reach + extra_mm
-    centre = np.linalg.solve(affine, np.append(spec.centre_mm, 1.0))[:3]
+    centre = grid.inverse[:3, :3] @ np.asarray(spec.centre_mm, dtype=float) + grid.inverse[:3, 3]
     # reach along each voxel axis: a world ball of radius `reach` spans reach * |row of A^-1|
-    inv = np.linalg.inv(affine[:3, :3])
-    half = reach * np.linalg.norm(inv, axis=1)
+    half = reach * grid.row_norms
     if extra_mm == 0.0:
         radii = np.asarray(spec.radii_mm, dtype=float)
         scale = 1.0 + spec.lobulation + spec.irregularity + edge_reach / radii.min()
-        ellipsoid = inv @ np.asarray(spec.rotation, dtype=float) * (radii * scale)
+        ellipsoid = grid.inverse[:3, :3] @ np.asarray(spec.rotation, dtype=float) * (radii * scale)
         half = np.minimum(half, np.linalg.norm(ellipsoid, axis=1))
     lo = np.maximum(np.floor(centre - half).astype(int), 0)
     hi = np.minimum(np.ceil(centre + half).astype(int) + 1, shape)
@@ -121,7 +145,7 @@ def voxel_offsets(centre_mm, affine: np.ndarray, box: tuple[slice, ...]) -> list
     Returns three float32 arrays shaped (nx, 1, 1), (1, ny, 1), (1, 1, nz), which broadcast to
     the box; a world offset (mm) is ``sum_v A[:, v] * d_v`` (``A`` the affine's 3 x 3 part).
     """
-    inv = np.linalg.inv(affine)
+    inv = _grid(affine).inverse
     centre = inv[:3, :3] @ np.asarray(centre_mm, dtype=float) + inv[:3, 3]
     out = []
     for v, s in enumerate(box):
@@ -240,12 +264,11 @@ def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     np.maximum(g_norm, np.float32(1e-12), out=g_norm)
     signed = (rho - surface) * np.maximum(rho, np.float32(1e-6))
     signed /= g_norm
-    spacing = np.linalg.norm(a3, axis=0)
-    axes = a3 / spacing  # unit world direction of each voxel axis
-    to_axes = axes.T @ rot  # a boundary normal's component along voxel axis v: sum_a to_axes[v, a] g_a / |g|
-    box_var = (VOXEL_BOX_STD * spacing) ** 2
+    grid = _grid(affine)
+    to_axes = grid.axes.T @ rot  # a boundary normal's component along voxel axis v: sum_a to_axes[v, a] g_a / |g|
+    box_var = (VOXEL_BOX_STD * grid.spacing) ** 2
     edge_var = np.float32((spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH) ** 2)
-    if np.ptp(spacing) <= 1e-4 * spacing[0] and np.abs(to_axes @ to_axes.T - np.eye(3)).max() <= 1e-4:
+    if grid.isotropic and np.abs(to_axes @ to_axes.T - np.eye(3)).max() <= 1e-4:
         t = signed * np.float32(1.0 / np.sqrt(edge_var + box_var[0]))
     else:
         pv = np.zeros_like(rho)

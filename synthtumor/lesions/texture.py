@@ -33,16 +33,22 @@ __all__ = ["band_limited_noise", "lesion_delta_hu"]
 _TRUNCATE = 2.5
 
 
+def _kernel(sigma: float) -> np.ndarray:
+    """The Gaussian kernel scipy's ``gaussian_filter1d`` uses: cut at ``_TRUNCATE`` sigma, sum 1."""
+    radius = int(_TRUNCATE * sigma + 0.5)
+    w = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    return w / w.sum()
+
+
 def _wrapped_kernel_power(sigma: float, size: int) -> float:
-    """Sum of squared weights of scipy's cut Gaussian kernel folded onto a circle of ``size``.
+    """Sum of squared weights of the cut Gaussian kernel folded onto a circle of ``size``.
 
     That is the variance that a periodic (``mode="wrap"``) filter leaves of unit-variance
     white noise, exactly, including kernels longer than the axis.
     """
-    radius = int(_TRUNCATE * sigma + 0.5)
-    x = np.arange(-radius, radius + 1)
-    w = np.exp(-0.5 * (x / sigma) ** 2)
-    folded = np.bincount(x % size, weights=w / w.sum(), minlength=size)
+    w = _kernel(sigma)
+    radius = w.size // 2
+    folded = np.bincount(np.arange(-radius, radius + 1) % size, weights=w, minlength=size)
     return float(np.sum(folded**2))
 
 
@@ -59,18 +65,19 @@ def band_limited_noise(
     kernel (:func:`_wrapped_kernel_power`).
     """
     sigma = np.broadcast_to(np.asarray(sigma_vox, dtype=float), (len(shape),))
-    white = rng.random(size=tuple(shape), dtype=np.float32)
-    white -= np.float32(0.5)
-    white *= np.float32(np.sqrt(12.0))
+    out = rng.random(size=tuple(shape), dtype=np.float32)
+    out -= np.float32(0.5)
+    out *= np.float32(np.sqrt(12.0))
     if min(shape, default=0) == 0:
-        return white
-    smooth = ndi.gaussian_filter(white, sigma=sigma, mode="wrap", truncate=_TRUNCATE)
+        return out
     power = 1.0
-    for s, n in zip(sigma, shape):
+    for axis, (s, n) in enumerate(zip(sigma, shape)):
         if s > 0:
+            kernel = _kernel(float(s))  # symmetric, so correlation is convolution
+            out = ndi.correlate1d(out, kernel, axis=axis, mode="wrap")
             power *= _wrapped_kernel_power(float(s), n)
-    smooth *= np.float32(1.0 / np.sqrt(power))
-    return smooth
+    out *= np.float32(1.0 / np.sqrt(power))
+    return out
 
 
 def _soft_step(x: np.ndarray, width: float) -> np.ndarray:
