@@ -135,11 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="dataset folder whose labels mark tumours")
     p.add_argument("--out", type=Path, required=True, help="run folder")
     p.add_argument("--config", default=None,
-                   help="preset in configs/diffusion/ (tiny_cpu, gpu_64) or a YAML path "
+                   help="preset in configs/diffusion/ (tiny_cpu, gpu_64, tiny_latent_cpu, gpu_latent_96) or a YAML path "
                    "(default tiny_cpu; with --resume, the run's own)")
     p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
     p.add_argument("--phase", default=None, help="contrast phase of the scans")
-    p.add_argument("--max-steps", type=int, default=None, help="total optimizer steps (overrides train.max_steps)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="denoiser optimizer steps (overrides train.max_steps); in latent mode it also caps "
+                   "the autoencoder stage at min(latent.autoencoder_steps, N) steps")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -8,6 +8,10 @@ went where), the cubes (``cubes_train.npz``, ``cubes_val.npz``, reused by ``--re
 checkpoints, ``log.csv`` and ``loss_curve.png``. Use it with
 ``DiffusionGenerator.from_checkpoint(out)`` or ``synthtumor generate --generator diffusion
 --checkpoint out``.
+
+``--max-steps N`` overrides ``train.max_steps`` (denoiser steps). In latent mode it caps both
+stages: the autoencoder trains ``min(latent.autoencoder_steps, N)`` steps, then the denoiser
+``N`` steps (``2 N`` steps in all at most), so ``--max-steps 3`` is a quick end-to-end smoke run.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from synthtumor.errors import ConfigError
 from synthtumor.generators.diffusion.checkpoint import latest_checkpoint, read_run_config
-from synthtumor.generators.diffusion.config import DiffusionConfig, load_diffusion_config, require_pixel_mode
+from synthtumor.generators.diffusion.config import DiffusionConfig, load_diffusion_config
 from synthtumor.generators.diffusion.data import LesionCubes, build_training_cubes
 from synthtumor.generators.diffusion.train import train_diffusion
 from synthtumor.io.case_io import write_json_atomic
@@ -37,6 +41,21 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else prefix
 
 
+def _with_max_steps(config: DiffusionConfig, max_steps: int) -> DiffusionConfig:
+    """``train.max_steps = max_steps``; in latent mode also ``latent.autoencoder_steps`` capped at it."""
+    config = config.replace_train(max_steps=max_steps)
+    if config.mode == "latent":
+        config = config.replace_latent(autoencoder_steps=min(config.latent.autoencoder_steps, max_steps))
+    return config
+
+
+def _comparable(config: DiffusionConfig) -> dict[str, Any]:
+    """The config as a dict with the step counts a resume may change set to 1."""
+    if config.mode == "latent" and config.latent is not None:
+        config = config.replace_latent(autoencoder_steps=1)
+    return config.replace_train(max_steps=1).to_dict()
+
+
 def _resolve(out: Path, config: DiffusionConfig | str | os.PathLike | None, max_steps: int | None,
              resume: bool) -> DiffusionConfig:
     has_run = (out / "config.json").is_file() and latest_checkpoint(out) is not None
@@ -47,7 +66,7 @@ def _resolve(out: Path, config: DiffusionConfig | str | os.PathLike | None, max_
         saved, _ = read_run_config(out)
         if config is not None:
             given = load_diffusion_config(config)
-            key = _first_difference(saved.replace_train(max_steps=1).to_dict(), given.replace_train(max_steps=1).to_dict())
+            key = _first_difference(_comparable(saved), _comparable(given))
             if key is not None:
                 raise ConfigError(f"--resume: the config differs from the run's at {key!r}.",
                                   fix=f"resume with the run's own config ({out / 'resolved_config.yaml'}), "
@@ -57,7 +76,7 @@ def _resolve(out: Path, config: DiffusionConfig | str | os.PathLike | None, max_
         raise ConfigError("no diffusion config given.", fix="pass --config tiny_cpu (or gpu_64, or a YAML path).")
     else:
         base = load_diffusion_config(config)
-    return base.replace_train(max_steps=max_steps) if max_steps is not None else base
+    return _with_max_steps(base, max_steps) if max_steps is not None else base
 
 
 def run_train_diffusion(
@@ -78,15 +97,16 @@ def run_train_diffusion(
         out: the run folder (created).
         config: a preset name in ``configs/diffusion/`` (``tiny_cpu``, ``gpu_64``), a YAML path or a
             DiffusionConfig; with ``resume`` it may be None (the run's own) and must otherwise match
-            the run's (``train.max_steps`` aside).
+            the run's (``train.max_steps`` and ``latent.autoencoder_steps`` aside).
         label_map: label-map YAML or preset name for the dataset's label values.
         phase: contrast phase of every scan (a conditioning value).
-        max_steps: total optimizer steps, overriding ``train.max_steps``.
+        max_steps: denoiser optimizer steps, overriding ``train.max_steps``; in latent mode also the
+            cap of the autoencoder's steps (see module docstring).
         resume: continue from the run's last checkpoint.
         quiet: no progress bars.
 
     Raises:
-        ConfigError: a bad config or option, latent mode (not implemented), an ``out`` that already
+        ConfigError: a bad config or option, an ``out`` that already
             holds a run without ``resume``, or ``out`` inside ``data``.
         NoLesionsError: the dataset holds no tumour (names the dataset and the fix).
         SynthTumorError: a case cannot be read.
@@ -98,7 +118,6 @@ def run_train_diffusion(
         raise ConfigError(f"--out {out} lies inside the dataset {data}; synthtumor never writes into its input.",
                           fix="choose a run folder outside the dataset.")
     cfg = _resolve(out, config, max_steps, resume)
-    require_pixel_mode(cfg, "be trained")
     train_path, val_path = out / "cubes_train.npz", out / "cubes_val.npz"
     if resume and train_path.is_file() and val_path.is_file():
         train, val = LesionCubes.load(train_path), LesionCubes.load(val_path)

@@ -2,8 +2,10 @@
 
 Modules, one concern each: ``config`` (presets in ``configs/diffusion/``; ``sections`` holds
 their validated parts), ``data`` (training cubes), ``model`` (network, schedules, class labels),
-``train`` (the accelerate training loop), ``checkpoint`` (run folders), ``sample`` (DDIM
-inpainting) and ``generator`` (:class:`DiffusionGenerator`). Names below import lazily, so
+``train`` (the accelerate training loop; ``batches`` its draws, ``runlog`` its log),
+``autoencoder`` (latent mode's first stage), ``latent`` (latent codec and latent inpainting),
+``checkpoint`` (run folders), ``sample`` (DDIM inpainting) and ``generator``
+(:class:`DiffusionGenerator`). Names below import lazily, so
 reading a config does not load torch, MONAI or diffusers.
 """
 

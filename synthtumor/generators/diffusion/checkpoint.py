@@ -9,7 +9,14 @@ Layout of a run folder ``RUN``::
     RUN/checkpoints/step_0000500/   model.safetensors, ema.safetensors (EMA weights as a full
                                     state dict), optimizer.pt (optimizer and LR-schedule state,
                                     plain tensors: torch.load(weights_only=True) reads it),
-                                    state.json (step, EMA counters, device, precision)
+                                    state.json (step, stage, EMA counters, device, precision)
+
+Latent mode numbers its steps on through both stages: steps ``1..A`` (``A =
+latent.autoencoder_steps``) train the autoencoder, ``A+1..A+train.max_steps`` the denoiser.
+``state.json`` records ``"stage"``: an ``autoencoder`` checkpoint holds ``autoencoder.safetensors``
+and ``optimizer.pt`` only; a ``denoiser`` checkpoint holds the files above plus
+``autoencoder.safetensors`` (the frozen first stage, so each checkpoint is complete on its own)
+and records ``autoencoder_steps`` and the latent ``scale_factor``.
 
 A checkpoint folder is written under a temporary name and renamed into place, then
 ``latest.json`` is replaced, so an interrupted run resumes from the last complete checkpoint.
@@ -32,7 +39,7 @@ from synthtumor.io.case_io import write_json_atomic
 
 __all__ = [
     "RUN_FORMAT", "write_run_config", "read_run_config", "latest_checkpoint", "save_checkpoint",
-    "load_checkpoint_state", "load_weights", "prune_checkpoints",
+    "load_checkpoint_state", "load_weights", "prune_checkpoints", "checkpoint_state", "load_checkpoint_file",
 ]
 
 RUN_FORMAT = "synthtumor-diffusion/1"
@@ -85,17 +92,33 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return folder if (folder / "state.json").is_file() else None
 
 
-def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, ema_state: dict[str, torch.Tensor],
-                    optimizer_state: dict[str, Any], state: dict[str, Any]) -> Path:
-    """Write one checkpoint (see module docstring) and point ``latest.json`` at it."""
+def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module | None, ema_state: dict[str, torch.Tensor] | None,
+                    optimizer_state: dict[str, Any], state: dict[str, Any], *,
+                    extra: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
+    """Write one checkpoint (see module docstring) and point ``latest.json`` at it.
+
+    Args:
+        run_dir: the run folder.
+        step: the optimizer step (names the folder).
+        model: the network whose ``state_dict`` becomes ``model.safetensors`` (None: no file).
+        ema_state: the EMA weights for ``ema.safetensors`` (None: no file).
+        optimizer_state: written to ``optimizer.pt``.
+        state: written to ``state.json`` (with ``step``).
+        extra: more weights, ``{"autoencoder": state_dict}`` -> ``autoencoder.safetensors``.
+    """
     root = run_dir / "checkpoints"
     name = f"step_{step:07d}"
     tmp = root / f".{name}.tmp{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    save_file(_tensors(model.state_dict()), str(tmp / "model.safetensors"))
-    save_file(_tensors(ema_state), str(tmp / "ema.safetensors"))
+    files = dict(extra or {})
+    if model is not None:
+        files["model"] = model.state_dict()
+    if ema_state is not None:
+        files["ema"] = ema_state
+    for stem, weights in files.items():
+        save_file(_tensors(weights), str(tmp / f"{stem}.safetensors"))
     torch.save(optimizer_state, tmp / "optimizer.pt")
     write_json_atomic({"step": step, **state}, tmp / "state.json")
     final = root / name
@@ -115,11 +138,28 @@ def prune_checkpoints(run_dir: Path, keep: int) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def checkpoint_state(folder: Path) -> dict[str, Any]:
+    """``state.json`` of a checkpoint folder (``stage`` defaults to ``denoiser``)."""
+    return {"stage": "denoiser", **json.loads((Path(folder) / "state.json").read_text())}
+
+
+def load_checkpoint_file(folder: Path, name: str) -> dict[str, torch.Tensor]:
+    """The weights ``folder/<name>.safetensors`` (on the CPU).
+
+    Raises:
+        CaseFileError: the file is missing.
+    """
+    path = Path(folder) / f"{name}.safetensors"
+    if not path.is_file():
+        raise CaseFileError(f"checkpoint {folder} has no {path.name}.",
+                            fix="resume training (train-diffusion --resume) so a complete checkpoint is written.")
+    return load_file(str(path))
+
+
 def load_checkpoint_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-    """(model weights, EMA weights, optimizer/LR state, state.json) of a checkpoint folder."""
+    """(model weights, EMA weights, optimizer/LR state, state.json) of a denoiser checkpoint folder."""
     optimizer = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
-    state = json.loads((folder / "state.json").read_text())
-    return load_file(str(folder / "model.safetensors")), load_file(str(folder / "ema.safetensors")), optimizer, state
+    return load_checkpoint_file(folder, "model"), load_checkpoint_file(folder, "ema"), optimizer, checkpoint_state(folder)
 
 
 def load_weights(run_dir: str | os.PathLike, *, ema: bool = True) -> tuple[dict[str, torch.Tensor], int]:
@@ -132,5 +172,9 @@ def load_weights(run_dir: str | os.PathLike, *, ema: bool = True) -> tuple[dict[
     if folder is None:
         raise CaseFileError(f"{run_dir} holds no complete checkpoint.",
                             fix="train first (synthtumor train-diffusion ... --out RUN), or --resume an interrupted run.")
-    step = int(json.loads((folder / "state.json").read_text())["step"])
-    return load_file(str(folder / ("ema.safetensors" if ema else "model.safetensors"))), step
+    state = checkpoint_state(folder)
+    if state["stage"] != "denoiser":
+        raise CaseFileError(f"{run_dir} has finished only the autoencoder stage (step {state['step']}); "
+                            "there is no denoiser to sample with yet.",
+                            fix="continue training: synthtumor train-diffusion --resume --out RUN --data DATASET.")
+    return load_checkpoint_file(folder, "ema" if ema else "model"), int(state["step"])

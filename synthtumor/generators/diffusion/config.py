@@ -9,8 +9,8 @@ A preset has six sections (every length in mm, every intensity in HU):
 * ``schedule``: the diffusers DDPM noise schedule and what the network predicts;
 * ``train``: AdamW, warm-up + cosine learning rate, EMA, loss weighting, precision, checkpoints;
 * ``sample``: DDIM steps, eta, RePaint resampling and the lesion batch size;
-* ``latent``: only for ``mode: latent`` (MONAI ``AutoencoderKL``), which this version describes
-  but cannot yet train or sample (see :func:`require_pixel_mode`).
+* ``latent``: only for ``mode: latent``: the MONAI ``AutoencoderKL`` first stage, trained before
+  the denoiser by the same command; the denoiser then works on its latents (see ``latent.py``).
 
 Overrides passed to :meth:`DiffusionConfig.from_preset` are deep-merged into the YAML before
 validation, e.g. ``from_preset("tiny_cpu", train={"max_steps": 10})``. Every bad value raises
@@ -44,7 +44,6 @@ from synthtumor.generators.diffusion.sections import (
 __all__ = [
     "CONDITIONS", "DataConfig", "ModelConfig", "ScheduleConfig", "TrainConfig", "SampleConfig",
     "LatentConfig", "DiffusionConfig", "list_diffusion_presets", "load_diffusion_config",
-    "require_pixel_mode",
 ]
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "schedule": ScheduleConfig,
@@ -67,13 +66,28 @@ class DiffusionConfig:
 
     def __post_init__(self) -> None:
         choice(self.mode, "mode", ("pixel", "latent"))
-        if self.mode == "latent" and self.latent is None:
-            raise fail("latent", "mode: latent needs a latent section.", fix="add latent: {} for the defaults.")
         levels = len(self.model.channels) - 1
-        if self.mode == "pixel" and self.data.cube_voxels % (2**levels):
-            raise fail("data.cube_voxels", f"{self.data.cube_voxels} is not divisible by 2^{levels}, "
-                        f"which the {levels + 1}-level model.channels needs.",
-                        fix="use a multiple of 2 ** (len(model.channels) - 1).")
+        n = self.data.cube_voxels
+        if self.mode == "pixel":
+            if n % (2**levels):
+                raise fail("data.cube_voxels", f"{n} is not divisible by 2^{levels}, "
+                            f"which the {levels + 1}-level model.channels needs.",
+                            fix="use a multiple of 2 ** (len(model.channels) - 1).")
+            return
+        if self.latent is None:
+            raise fail("latent", "mode: latent needs a latent section (the AutoencoderKL first stage).",
+                       fix="add a latent: section (latent: {} takes the defaults), or set mode: pixel.")
+        down = self.latent.downsampling
+        if n % down:
+            raise fail("data.cube_voxels", f"{n} is not divisible by the autoencoder's downsampling factor {down} "
+                        f"(2^(levels - 1) of latent.channels {list(self.latent.channels)}).",
+                        fix=f"use a cube_voxels that is a multiple of {down}, or change latent.channels.")
+        grid = n // down
+        if grid % (2**levels):
+            raise fail("model.channels", f"the {grid}^3 latent grid is not divisible by 2^{levels}, which the "
+                        f"{levels + 1}-level model.channels needs.",
+                        fix="use fewer model.channels levels, or a cube_voxels whose latent grid "
+                        f"(cube_voxels / {down}) is a multiple of 2 ** (len(model.channels) - 1).")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DiffusionConfig:
@@ -131,6 +145,17 @@ class DiffusionConfig:
         """This config with some ``train`` fields changed (validated)."""
         return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes))
 
+    def replace_latent(self, **changes: Any) -> DiffusionConfig:
+        """This config with some ``latent`` fields changed (validated; latent mode only)."""
+        if self.latent is None:
+            raise fail("latent", "this config has no latent section to change.")
+        return dataclasses.replace(self, latent=dataclasses.replace(self.latent, **changes))
+
+    @property
+    def channels(self) -> int:
+        """Channels of what the denoiser denoises: 1 (pixel) or ``latent.latent_channels``."""
+        return 1 if self.latent is None or self.mode == "pixel" else self.latent.latent_channels
+
 
 def _lists(value: Any) -> Any:
     if isinstance(value, dict):
@@ -162,17 +187,3 @@ def load_diffusion_config(config: DiffusionConfig | str | Path | Mapping[str, An
     if isinstance(config, Mapping):
         return DiffusionConfig.from_dict(config)
     return DiffusionConfig.from_preset(config)
-
-
-def require_pixel_mode(config: DiffusionConfig, what: str) -> None:
-    """Refuse latent mode, which this version describes but does not implement.
-
-    Raises:
-        ConfigError: ``config.mode`` is ``latent``.
-    """
-    if config.mode != "pixel":
-        raise ConfigError(
-            f"mode: latent (preset {config.name!r}) is not implemented yet, so it cannot {what}: "
-            "the AutoencoderKL stage and latent-space inpainting are described by the config only.",
-            fix="use a pixel-space preset (tiny_cpu or gpu_64), or set mode: pixel.",
-        )

@@ -11,7 +11,9 @@ boundary margin, gaps, mass effect). ``render_result``:
    the spacing training used (``cube_spacing_mm`` of the lesion's extent), scaled to [-1, 1]
    through the HU window, with the mask ``signed distance <= data.margin_mm``;
 3. fills the masks by DDIM inpainting (:func:`~synthtumor.generators.diffusion.sample.inpaint`),
-   batched over lesions, each seeded with its spec's ``texture_seed``;
+   batched over lesions, each seeded with its spec's ``texture_seed``; in latent mode on the
+   autoencoder's latent grid, decoded, with the known voxels put back exactly
+   (:func:`~synthtumor.generators.diffusion.latent.inpaint_latent`);
 4. writes back only inside each lesion's box: the generated change
    ``delta = hu(generated) - hu(known)`` (exactly 0 outside the mask) is resampled
    trilinearly to the scan grid, and ``image <- image + alpha (generated - image)`` with
@@ -37,8 +39,13 @@ from synthtumor.anatomy import Prepared
 from synthtumor.case import Case
 from synthtumor.errors import CaseFileError
 from synthtumor.generators.base import LesionGenerator
-from synthtumor.generators.diffusion.checkpoint import latest_checkpoint, load_weights, read_run_config
-from synthtumor.generators.diffusion.config import require_pixel_mode
+from synthtumor.generators.diffusion.checkpoint import (
+    checkpoint_state,
+    latest_checkpoint,
+    load_checkpoint_file,
+    load_weights,
+    read_run_config,
+)
 from synthtumor.generators.diffusion.data import (
     cube_affine,
     cube_spacing_mm,
@@ -47,6 +54,7 @@ from synthtumor.generators.diffusion.data import (
     resample_to_cube,
     unit_to_hu,
 )
+from synthtumor.generators.diffusion.latent import LatentCodec, build_autoencoder, inpaint_latent
 from synthtumor.generators.diffusion.model import (
     attenuation_of,
     build_unet,
@@ -79,8 +87,9 @@ class DiffusionGenerator(LesionGenerator):
             each of several worker processes avoids oversubscribing the cores.
 
     Raises:
-        CaseFileError: ``run_dir`` is not a run or holds no checkpoint.
-        ConfigError: the run is in latent mode (not implemented), or ``steps`` is out of range.
+        CaseFileError: ``run_dir`` is not a run or holds no checkpoint (or, in latent mode, only
+            autoencoder-stage ones).
+        ConfigError: ``steps`` is out of range.
     """
 
     name = "diffusion"
@@ -90,10 +99,14 @@ class DiffusionGenerator(LesionGenerator):
         super().__init__(block_mm=placement.block_mm)
         self.run_dir = Path(run_dir)
         self.config, self.data_summary = read_run_config(self.run_dir)
-        require_pixel_mode(self.config, "sample lesions")
-        if latest_checkpoint(self.run_dir) is None:
+        folder = latest_checkpoint(self.run_dir)
+        if folder is None:
             raise CaseFileError(f"{self.run_dir} holds no complete checkpoint.",
                                 fix="finish training (train-diffusion --resume) before generating.")
+        if checkpoint_state(folder)["stage"] != "denoiser":
+            raise CaseFileError(f"{self.run_dir} has finished only the autoencoder stage of latent mode; "
+                                "there is no denoiser to sample with yet.",
+                                fix="continue training (train-diffusion --resume) before generating.")
         self.placement = placement
         self.steps = int(steps) if steps is not None else self.config.sample.ddim_steps
         sampling_scheduler(self.config, self.steps)  # validate the step count now
@@ -101,6 +114,7 @@ class DiffusionGenerator(LesionGenerator):
         self.use_ema = use_ema
         self.threads = threads
         self._model: torch.nn.Module | None = None
+        self._codec: LatentCodec | None = None
         self.checkpoint_step: int | None = None
 
     @classmethod
@@ -113,6 +127,7 @@ class DiffusionGenerator(LesionGenerator):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_model"] = None
+        state["_codec"] = None
         return state
 
     def _network(self) -> tuple[torch.nn.Module, torch.device]:
@@ -123,6 +138,12 @@ class DiffusionGenerator(LesionGenerator):
             weights, self.checkpoint_step = load_weights(self.run_dir, ema=self.use_ema)
             model = build_unet(self.config)
             model.load_state_dict(weights)
+            if self.config.mode == "latent":
+                folder = latest_checkpoint(self.run_dir)
+                autoencoder = build_autoencoder(self.config)
+                autoencoder.load_state_dict(load_checkpoint_file(folder, "autoencoder"))
+                self._codec = LatentCodec.frozen(autoencoder.to(device), checkpoint_state(folder)["scale_factor"],
+                                                 self.config)
             self._model = model.eval().to(device)
         return self._model, device
 
@@ -159,9 +180,14 @@ class DiffusionGenerator(LesionGenerator):
         for lo in range(0, len(known), sc.batch_size):
             sl = slice(lo, lo + sc.batch_size)
             lab = torch.as_tensor(labels[sl], dtype=torch.long, device=device) if self.config.model.conditioning else None
-            x = inpaint(model, scheduler, torch.from_numpy(known[sl][:, None]).to(device),
-                        torch.from_numpy(masks[sl][:, None]).to(device), seeds=list(seeds[sl]), labels=lab,
-                        eta=sc.eta, resample=sc.resample)
+            cubes = torch.from_numpy(known[sl][:, None]).to(device)
+            mask = torch.from_numpy(masks[sl][:, None]).to(device)
+            if self._codec is not None:
+                x = inpaint_latent(model, self._codec, scheduler, cubes, mask, seeds=list(seeds[sl]), labels=lab,
+                                   eta=sc.eta, resample=sc.resample)
+            else:
+                x = inpaint(model, scheduler, cubes, mask, seeds=list(seeds[sl]), labels=lab, eta=sc.eta,
+                            resample=sc.resample)
             out.append(x[:, 0].float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 

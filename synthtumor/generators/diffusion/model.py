@@ -1,8 +1,10 @@
 """Network and noise-schedule construction for the diffusion lesion generator.
 
-The denoiser is MONAI's ``DiffusionModelUNet`` on three input channels, concatenated in this
-order: the noisy target cube, the context (the cube with the masked region set to 0, in the
-[-1, 1] scaled space) and the mask (1 where the lesion is generated). With ``conditioning``,
+The denoiser is MONAI's ``DiffusionModelUNet`` on three inputs, concatenated along the channel
+axis in this order: the noisy target cube, the context (the cube with the masked region set to
+0, in the [-1, 1] scaled space) and the mask (1 where the lesion is generated). In latent mode
+the first two are ``latent_channels``-channel latents of the autoencoder and the mask is taken
+to the latent grid (see ``latent.py``). With ``conditioning``,
 one class label per cube is the mixed-radix index of its conditions (:func:`class_index`):
 size class (tiny / small / medium / large, from the equivalent radius), attenuation (hypo /
 iso / hyper: mean lesion HU minus the parenchyma median below -10 HU, within +-10 HU, above
@@ -79,12 +81,15 @@ def class_index(conditioning: tuple[str, ...], **values: str) -> int:
 
 
 def build_unet(config: DiffusionConfig) -> DiffusionModelUNet:
-    """The denoiser for ``config`` (3 input channels, 1 output channel, 3-D)."""
+    """The denoiser for ``config`` (3-D): ``2 C + 1`` input channels ([noisy, context, mask]) and
+    ``C`` output channels, ``C = config.channels`` (1 in pixel mode, ``latent.latent_channels`` in
+    latent mode)."""
     m = config.model
+    c = config.channels
     return DiffusionModelUNet(
         spatial_dims=3,
-        in_channels=3,
-        out_channels=1,
+        in_channels=2 * c + 1,
+        out_channels=c,
         channels=m.channels,
         attention_levels=m.attention_levels,
         num_res_blocks=m.num_res_blocks,
@@ -95,7 +100,8 @@ def build_unet(config: DiffusionConfig) -> DiffusionModelUNet:
 
 
 def model_input(noisy: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``[noisy, context, mask]`` along the channel axis (each (B, 1, N, N, N))."""
+    """Concatenate ``[noisy, context, mask]`` along the channel axis: (B, C, N, N, N) twice and
+    (B, 1, N, N, N) give (B, 2 C + 1, N, N, N)."""
     return torch.cat([noisy, context, mask], dim=1)
 
 
@@ -113,7 +119,7 @@ def train_scheduler(config: DiffusionConfig) -> DDPMScheduler:
         beta_start=s.beta_start,
         beta_end=s.beta_end,
         prediction_type=s.prediction_type,
-        clip_sample=True,
+        clip_sample=config.mode == "pixel",  # cubes live in [-1, 1]; scaled latents do not
         clip_sample_range=1.0,
     )
     final = float(scheduler.alphas_cumprod[-1])

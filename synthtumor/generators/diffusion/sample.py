@@ -41,28 +41,36 @@ class _Noise:
 
 @torch.no_grad()
 def inpaint(model: torch.nn.Module, scheduler: DDIMScheduler, known: torch.Tensor, mask: torch.Tensor, *,
-            seeds: list[int], labels: torch.Tensor | None = None, eta: float = 0.0, resample: int = 1) -> torch.Tensor:
+            seeds: list[int], labels: torch.Tensor | None = None, eta: float = 0.0, resample: int = 1,
+            context: torch.Tensor | None = None, clip: bool = True) -> torch.Tensor:
     """Fill the masked region of each cube; keep the rest exactly.
 
     Args:
         model: the denoiser (``[noisy, context, mask]`` in, epsilon or v out), in eval mode.
         scheduler: a DDIM scheduler already ``set_timesteps`` (see ``model.sampling_scheduler``).
-        known: (B, 1, n, n, n) cubes in [-1, 1]; values inside the mask are ignored.
+        known: (B, C, n, n, n) cubes in [-1, 1] (C = 1) or scaled latents; what is restored
+            outside the mask. Values inside the mask are ignored.
         mask: (B, 1, n, n, n), 1 (or True) where the lesion is generated.
         seeds: one seed per cube.
         labels: (B,) class labels, or None without conditioning.
         eta: DDIM eta (0: deterministic given the initial noise).
         resample: RePaint resampling count per timestep (1: none).
+        context: (B, C, n, n, n), the network's context input; default ``known`` with the masked
+            region set to 0 (pixel mode). Latent mode passes the latent of the blanked cube.
+        clip: clamp the sample to [-1, 1] at the end (pixel mode; not for latents).
 
     Returns:
-        (B, 1, n, n, n) on ``known``'s device: inside the mask the sample, outside ``known``.
+        (B, C, n, n, n) on ``known``'s device: inside the mask the sample, outside ``known``.
     """
     if len(seeds) != known.shape[0]:
         raise ValueError(f"inpaint needs one seed per cube: {len(seeds)} seeds for {known.shape[0]} cubes.")
     device = known.device
     inside = mask.to(device=device) > 0.5
     m = inside.to(known.dtype)
-    known = torch.where(inside, torch.zeros_like(known), known)
+    if context is None:
+        known = torch.where(inside, torch.zeros_like(known), known)
+        context = known
+    context = context.to(device=device, dtype=known.dtype)
     draw = _Noise(seeds, tuple(known.shape[1:]), device)
     abar = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
     stride = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
@@ -75,7 +83,7 @@ def inpaint(model: torch.nn.Module, scheduler: DDIMScheduler, known: torch.Tenso
         for r in range(resample):
             noisy_known = a_t.sqrt() * known + (1.0 - a_t).sqrt() * draw()
             x = torch.where(inside, x, noisy_known)
-            out = model(model_input(x, known, m), timesteps=batch_t, class_labels=labels).float()
+            out = model(model_input(x, context, m), timesteps=batch_t, class_labels=labels).float()
             variance = draw() if eta > 0 else None
             x_prev = scheduler.step(out, t_int, x, eta=eta, variance_noise=variance).prev_sample
             if r + 1 < resample and prev >= 0:
@@ -83,4 +91,4 @@ def inpaint(model: torch.nn.Module, scheduler: DDIMScheduler, known: torch.Tenso
                 x = ratio.sqrt() * x_prev + (1.0 - ratio).sqrt() * draw()
             else:
                 x = x_prev
-    return torch.where(inside, x.clamp(-1.0, 1.0), known)
+    return torch.where(inside, x.clamp(-1.0, 1.0) if clip else x, known)

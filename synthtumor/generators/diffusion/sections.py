@@ -233,18 +233,38 @@ class SampleConfig(_Section):
 
 @dataclass(frozen=True)
 class LatentConfig(_Section):
-    """Latent mode's MONAI ``AutoencoderKL``: ``channels`` per level, ``attention_levels``,
-    ``latent_channels``, ``num_res_blocks``, ``kl_weight``, ``autoencoder_steps``."""
+    """Latent mode's first stage, MONAI ``AutoencoderKL`` (3-D, one input channel):
+    ``channels`` per level (each level after the first halves the cube, so the latent grid is
+    ``cube_voxels / 2^(levels - 1)`` per side), ``attention_levels`` (one bool per level),
+    ``latent_channels``, ``num_res_blocks``, ``norm_num_groups`` (divides every channel count),
+    ``nonlocal_attention`` (self-attention at the latent resolution in encoder and decoder; costly
+    on large cubes), ``kl_weight`` (weight of the KL term against the L1 reconstruction),
+    ``learning_rate`` (AdamW peak rate of the autoencoder), ``autoencoder_steps`` (optimizer
+    steps of stage 1, before the denoiser's ``train.max_steps``)."""
 
     _name = "latent"
-    _rules = {"latent_channels": (int, 1, 64), "num_res_blocks": (int, 1, 8), "kl_weight": (float, 0.0, None),
+    _rules = {"latent_channels": (int, 1, 64), "num_res_blocks": (int, 1, 8), "norm_num_groups": (int, 1, None),
+              "kl_weight": (float, 0.0, None), "learning_rate": (float, 0.0, 1.0, "open"),
               "autoencoder_steps": (int, 1, None)}
     channels: tuple[int, ...] = (64, 128, 256)
     attention_levels: tuple[bool, ...] = (False, False, False)
     latent_channels: int = 4
     num_res_blocks: int = 2
+    norm_num_groups: int = 32
+    nonlocal_attention: bool = False
     kl_weight: float = 1e-6
+    learning_rate: float = 1e-4
     autoencoder_steps: int = 100000
+
+    @property
+    def downsampling(self) -> int:
+        """How many voxels per side one latent voxel stands for: ``2^(len(channels) - 1)``."""
+        return 2 ** (len(self.channels) - 1)
 
     def _extra(self) -> None:
         self._levels()
+        if any(c % self.norm_num_groups for c in self.channels):
+            raise fail(self._f("channels"), f"{list(self.channels)} are not all multiples of norm_num_groups "
+                        f"{self.norm_num_groups}.", fix="use channel counts divisible by latent.norm_num_groups.")
+        if not isinstance(self.nonlocal_attention, bool):
+            raise fail(self._f("nonlocal_attention"), f"must be true or false, got {self.nonlocal_attention!r}.")

@@ -109,5 +109,5 @@ def test_bad_run_folders_are_clear(run, tmp_path):
         DiffusionGenerator.from_checkpoint(run, steps=10_000)
     latent = tmp_path / "latent"
     write_run_config(latent, DiffusionConfig.from_preset("gpu_latent_96"))
-    with pytest.raises(ConfigError, match="not implemented"):
+    with pytest.raises(CaseFileError, match="no complete checkpoint"):
         DiffusionGenerator.from_checkpoint(latent)
