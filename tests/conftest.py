@@ -91,3 +91,16 @@ def blob_case(spacing=(1.0, 1.0, 1.0), size_mm=(150.0, 130.0, 120.0), phase="por
         kw["avoid"] = ((x + 25) ** 2 + (y - 20) ** 2 + z**2) <= 64
     return Case(image=image, affine=affine, case_id=f"blob{seed}", organ=organ,
                 vessels=vessel if vessels else None, phase=phase, **kw)
+
+
+def blob_dataset(root: Path, n: int = 3) -> Path:
+    """A case-folder dataset of ``n`` blob cases with a tumour at 2 x 2 x 2.5 mm (for diffusion training)."""
+    from synthtumor.io.case_io import save_case, write_cases_index
+
+    ids = []
+    for seed in range(n):
+        case = blob_case(spacing=(2.0, 2.0, 2.5), seed=seed, tumor=True)
+        save_case(case, root)
+        ids.append(case.case_id)
+    write_cases_index(root, ids, name="blobs", description="synthetic test blobs with a tumour")
+    return root

@@ -29,7 +29,7 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from monai.networks.nets import AutoencoderKL
 from tqdm import tqdm
 
-from synthtumor.generators.diffusion.batches import seed_of, seeded_init, training_batch
+from synthtumor.generators.diffusion.batches import optimizer_step, seed_of, seeded_init, training_batch
 from synthtumor.generators.diffusion.checkpoint import (
     checkpoint_state,
     load_checkpoint_file,
@@ -162,12 +162,7 @@ def train_autoencoder(accelerator: Accelerator, train: LesionCubes, val: LesionC
             with accelerator.accumulate(model):
                 with accelerator.autocast():
                     loss, _ = autoencoder_loss(model, target.to(device), eps.to(device), lc.kl_weight)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and tc.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
-                optimizer.step()
-                lr_schedule.step()
-                optimizer.zero_grad(set_to_none=True)
+                optimizer_step(accelerator, model, loss, optimizer, lr_schedule, tc.max_grad_norm)
             loss_sum += float(loss.detach()) / tc.gradient_accumulation_steps
         step += 1
         elapsed += time.perf_counter() - start

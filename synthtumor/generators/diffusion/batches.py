@@ -14,7 +14,7 @@ import torch
 
 from synthtumor.generators.diffusion.data import LesionCubes
 
-__all__ = ["seed_of", "seeded_init", "training_batch", "noise_and_timesteps"]
+__all__ = ["seed_of", "seeded_init", "training_batch", "noise_and_timesteps", "optimizer_step"]
 
 
 def seed_of(*parts: int) -> int:
@@ -53,3 +53,15 @@ def noise_and_timesteps(shape: tuple[int, ...], steps: int, seed: int) -> tuple[
     """``eps ~ N(0, I)`` of ``shape`` and ``t ~ U{0..steps-1}`` (one per item), from ``seed``."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=gen), torch.randint(0, steps, (shape[0],), generator=gen)
+
+
+def optimizer_step(accelerator, model: torch.nn.Module, loss: torch.Tensor, optimizer, lr_schedule,
+                   max_grad_norm: float) -> None:
+    """Backward, clip (where gradients sync and ``max_grad_norm > 0``), step optimizer and schedule,
+    zero the gradients: one micro-batch inside ``accelerator.accumulate(model)``."""
+    accelerator.backward(loss)
+    if accelerator.sync_gradients and max_grad_norm > 0:
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    lr_schedule.step()
+    optimizer.zero_grad(set_to_none=True)

@@ -44,6 +44,7 @@ from synthtumor.errors import ConfigError
 from synthtumor.generators.diffusion.autoencoder import train_autoencoder
 from synthtumor.generators.diffusion.batches import (
     noise_and_timesteps,
+    optimizer_step,
     seed_of,
     seeded_init,
     training_batch,
@@ -249,12 +250,7 @@ def train_diffusion(train: LesionCubes, val: LesionCubes, config: DiffusionConfi
                 with accelerator.autocast():
                     loss = diffusion_loss(model, scheduler, x0, m, labels.to(device) if conditioned else None,
                                           noise.to(device), timesteps.to(device), tc.mask_weight, context=context)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and tc.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
-                optimizer.step()
-                lr_schedule.step()
-                optimizer.zero_grad(set_to_none=True)
+                optimizer_step(accelerator, model, loss, optimizer, lr_schedule, tc.max_grad_norm)
             total += float(loss.detach()) / tc.gradient_accumulation_steps
         ema.step(net.parameters())
         step += 1

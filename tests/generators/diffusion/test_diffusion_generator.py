@@ -14,9 +14,8 @@ from synthtumor.generators import HeuristicGenerator
 from synthtumor.generators.diffusion.checkpoint import save_checkpoint, write_run_config
 from synthtumor.generators.diffusion.config import DiffusionConfig
 from synthtumor.generators.diffusion.generator import DiffusionGenerator
-from synthtumor.io.case_io import save_case, write_cases_index
 
-from tests.conftest import blob_case
+from tests.conftest import blob_case, blob_dataset
 
 torch.set_num_threads(1)
 
@@ -31,13 +30,7 @@ TINY = DiffusionConfig.from_preset(
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lesions")
-    ids = []
-    for seed in range(2):
-        case = blob_case(spacing=(2.0, 2.0, 2.5), seed=seed, tumor=True)
-        save_case(case, root)
-        ids.append(case.case_id)
-    write_cases_index(root, ids, name="blobs", description="synthetic test blobs with a tumour")
+    root = blob_dataset(tmp_path_factory.mktemp("lesions"), n=2)
     return run_train_diffusion(root, tmp_path_factory.mktemp("run") / "run", config=TINY, quiet=True)
 
 

@@ -20,7 +20,7 @@ from synthtumor.generators.diffusion.config import DiffusionConfig
 from synthtumor.generators.diffusion.generator import DiffusionGenerator
 from synthtumor.io.case_io import save_case, write_cases_index
 
-from tests.conftest import blob_case
+from tests.conftest import blob_case, blob_dataset
 
 torch.set_num_threads(1)
 
@@ -49,14 +49,7 @@ def assert_same_weights(a, b):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lesions")
-    ids = []
-    for seed in range(3):
-        case = blob_case(spacing=(2.0, 2.0, 2.5), seed=seed, tumor=True)
-        save_case(case, root)
-        ids.append(case.case_id)
-    write_cases_index(root, ids, name="blobs", description="synthetic test blobs with a tumour")
-    return root
+    return blob_dataset(tmp_path_factory.mktemp("lesions"))
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,8 @@ from synthtumor.commands.train_diffusion import run_train_diffusion
 from synthtumor.generators.diffusion.config import DiffusionConfig
 from synthtumor.generators.diffusion.model import build_unet, train_scheduler
 from synthtumor.generators.diffusion.train import diffusion_loss
-from synthtumor.io.case_io import save_case, write_cases_index
 
-from tests.conftest import blob_case
+from tests.conftest import blob_dataset
 
 torch.set_num_threads(1)
 
@@ -31,14 +30,7 @@ TINY = DiffusionConfig.from_preset("tiny_cpu", **SMALL)
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lesions")
-    ids = []
-    for seed in range(3):
-        case = blob_case(spacing=(2.0, 2.0, 2.5), seed=seed, tumor=True)
-        save_case(case, root)
-        ids.append(case.case_id)
-    write_cases_index(root, ids, name="blobs", description="synthetic test blobs with a tumour")
-    return root
+    return blob_dataset(tmp_path_factory.mktemp("lesions"))
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
