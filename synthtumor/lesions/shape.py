@@ -98,8 +98,10 @@ def _grid_from_bytes(raw: bytes) -> _Grid:
     affine = np.frombuffer(raw, dtype=float).reshape(4, 4)
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     inverse = np.linalg.inv(affine)
-    return _Grid(inverse, spacing, affine[:3, :3] / spacing, np.linalg.norm(inverse[:3, :3], axis=1),
-                 bool(np.ptp(spacing) <= 1e-4 * spacing[0]))
+    arrays = (inverse, spacing, affine[:3, :3] / spacing, np.linalg.norm(inverse[:3, :3], axis=1))
+    for array in arrays:  # shared by every caller through the cache
+        array.setflags(write=False)
+    return _Grid(*arrays, bool(np.ptp(spacing) <= 1e-4 * spacing[0]))
 
 
 def _grid(affine: np.ndarray) -> _Grid:
@@ -115,24 +117,24 @@ def lesion_box(
 ) -> tuple[slice, slice, slice]:
     """The voxel box holding every voxel the lesion can touch (plus ``extra_mm``).
 
-    Without ``extra_mm`` the box is the intersection of two conservative bounds: the ball of
-    radius ``max_extent_mm`` plus the edge's reach, and the perturbed ellipsoid's own box.
-    Where ``alpha > 0`` the first-order signed distance is below ``3.1 sigma``; as
-    ``rho / |grad|`` is at least the smallest radius there, such voxels have
-    ``rho < 1 + p + 3.1 sigma / r_min`` (``p = lobulation + irregularity``), an ellipsoid whose
-    half-width along voxel axis ``v`` is ``|row_v(A^-1 R diag(r'))|``.
+    Where ``alpha > 0`` the first-order signed distance is below ``3.1 sigma`` (at most
+    ``edge_reach``); as ``rho / |grad|`` is at least the smallest radius ``r_min``, such voxels
+    have ``rho < 1 + p + edge_reach / r_min`` (``p = lobulation + irregularity``): an ellipsoid
+    with radii ``r' = r (1 + p + edge_reach / r_min)``, whose half-width along voxel axis ``v``
+    is ``|row_v(A^-1 R diag(r'))|``. That is the box without ``extra_mm``. With ``extra_mm > 0``
+    (the mass-effect zone, a ball) the box holds the ball of radius ``max r' + extra_mm``, which
+    contains that ellipsoid.
     """
     grid = _grid(affine)
     edge_reach = _ALPHA_FLOOR_SIGMAS * _edge_sigma_bound(spec, grid.spacing)
-    reach = spec.max_extent_mm + edge_reach + extra_mm
+    radii = np.asarray(spec.radii_mm, dtype=float)
+    outer = radii * (1.0 + spec.lobulation + spec.irregularity + edge_reach / radii.min())
     centre = grid.inverse[:3, :3] @ np.asarray(spec.centre_mm, dtype=float) + grid.inverse[:3, 3]
-    # reach along each voxel axis: a world ball of radius `reach` spans reach * |row of A^-1|
-    half = reach * grid.row_norms
-    if extra_mm == 0.0:
-        radii = np.asarray(spec.radii_mm, dtype=float)
-        scale = 1.0 + spec.lobulation + spec.irregularity + edge_reach / radii.min()
-        ellipsoid = grid.inverse[:3, :3] @ np.asarray(spec.rotation, dtype=float) * (radii * scale)
-        half = np.minimum(half, np.linalg.norm(ellipsoid, axis=1))
+    if extra_mm > 0.0:
+        # a world ball of radius `reach` spans reach * |row of A^-1| along each voxel axis
+        half = (outer.max() + extra_mm) * grid.row_norms
+    else:
+        half = np.linalg.norm(grid.inverse[:3, :3] @ np.asarray(spec.rotation, dtype=float) * outer, axis=1)
     lo = np.maximum(np.floor(centre - half).astype(int), 0)
     hi = np.minimum(np.ceil(centre + half).astype(int) + 1, shape)
     hi = np.maximum(hi, lo)
@@ -191,27 +193,28 @@ _COARSE_POINTS = 8
 
 
 def _perturbation(spec: TumorSpec, to_q: np.ndarray, d: list[np.ndarray]) -> np.ndarray:
-    """f(n) on the box: exact on boxes under 12 voxels across, else on a coarse sub-grid, interpolated.
+    """f(n) on the box: exact along axes under 12 voxels, else on a coarse sub-grid, interpolated.
 
     ``q_a = sum_v to_q[a, v] d_v`` are the normalised lesion coordinates and ``n = q / |q|``.
     Evaluating the lobes and waves costs a dozen transcendental functions per voxel; f varies
     slowly with position away from the centre (where it does not matter), so a sub-grid of
-    about 10 points across and trilinear interpolation keep the surface smooth for a fraction
-    of the cost.
+    about 8 points across (per axis) and linear interpolation keep the surface smooth for a
+    fraction of the cost.
     """
     shape = tuple(o.size for o in d)
     if spec.lobulation == 0 and spec.irregularity == 0:
         return np.zeros((1, 1, 1), dtype=np.float32)
-    step = max(1, -(-min(shape) // _COARSE_POINTS)) if min(shape) >= 12 else 1
-    coarse = [o[::step, ::step, ::step] for o in d]
+    # per axis: exact below 12 voxels, else about _COARSE_POINTS points across
+    steps = [max(1, -(-n // _COARSE_POINTS)) if n >= 12 else 1 for n in shape]
+    coarse = [o[::steps[0], ::steps[1], ::steps[2]] for o in d]
     q = np.stack([_combine(to_q[a], coarse) for a in range(3)])
     values = _perturbation_at(spec, q / np.maximum(np.sqrt((q * q).sum(axis=0)), np.float32(1e-6)))
-    if step == 1:
-        return values
     # separable linear interpolation: fine index j sits at coarse coordinate j / step; the last
     # (full-size) pass runs along axis 0, whose takes copy whole contiguous planes
     for axis in (2, 1, 0):
-        lo, hi, w = _linear_table(shape[axis], step, values.shape[axis])
+        if steps[axis] == 1:
+            continue
+        lo, hi, w = _linear_table(shape[axis], steps[axis], values.shape[axis])
         w = w.reshape([-1 if a == axis else 1 for a in range(3)])
         values = np.take(values, lo, axis=axis) * (1 - w) + np.take(values, hi, axis=axis) * w
     return values.astype(np.float32)
@@ -283,4 +286,4 @@ def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     tail = upper_tail(t.ravel()[shell])
     tail[tail < ALPHA_FLOOR] = 0.0
     alpha.ravel()[shell] = tail
-    return LesionField(box, signed.astype(np.float32, copy=False), alpha, rho, surface, q, d, a3)
+    return LesionField(box, signed.astype(np.float32, copy=False), alpha, rho, surface, q, d, a3.copy())

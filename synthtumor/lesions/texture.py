@@ -58,16 +58,21 @@ def band_limited_noise(
     """Gaussian-filtered white noise with unit standard deviation (float32).
 
     The white noise is uniform on ``[-sqrt 3, sqrt 3)`` (unit variance; three times cheaper to
-    draw than Gaussian), filtered periodically (``mode="wrap"``): a circular convolution of
+    draw than Gaussian) where every sigma is at least one voxel, else standard normal (a
+    sub-voxel filter along thick slices would leave uniform noise visibly non-Gaussian); it is
+    filtered periodically (``mode="wrap"``): a circular convolution of
     i.i.d. noise is stationary, so every voxel of the box has the same variance and no padding
     is drawn. After a filter of sigma >= 1 voxel each output sums dozens of draws and is
     Gaussian for any practical purpose. The normalisation is exact for the discrete, folded
     kernel (:func:`_wrapped_kernel_power`).
     """
     sigma = np.broadcast_to(np.asarray(sigma_vox, dtype=float), (len(shape),))
-    out = rng.random(size=tuple(shape), dtype=np.float32)
-    out -= np.float32(0.5)
-    out *= np.float32(np.sqrt(12.0))
+    if sigma.min() >= 1.0:
+        out = rng.random(size=tuple(shape), dtype=np.float32)
+        out -= np.float32(0.5)
+        out *= np.float32(np.sqrt(12.0))
+    else:  # a filter narrower than a voxel along some axis averages too few draws: Gaussian noise
+        out = rng.standard_normal(size=tuple(shape), dtype=np.float32)
     if min(shape, default=0) == 0:
         return out
     power = 1.0

@@ -13,7 +13,9 @@ from synthtumor.lesions.mass_effect import displace, source_scale
 def _scene(spacing, oblique, seed=0):
     rng = np.random.default_rng(seed)
     affine = np.diag([*spacing, 1.0])
-    if oblique:
+    if oblique == "sheared":  # gantry tilt: the voxel axes are not orthogonal
+        affine[1, 2] = spacing[2] * np.tan(np.radians(25.0))
+    elif oblique:
         affine[:3, :3] = random_rotation(rng) @ np.diag(spacing)
         affine[:3, 3] = [5.0, -3.0, 2.0]
     shape = (70, 64, 40)
@@ -47,7 +49,8 @@ def reference(image, masks, centre, affine, box, zone, strength):
     return out_image, out_masks
 
 
-@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), False), ((0.8, 0.9, 2.5), True)])
+@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), False),
+                                             ((0.8, 0.9, 2.5), True), ((0.8, 0.8, 2.5), "sheared")])
 def test_displace_matches_scipy_and_touches_only_the_zone(spacing, oblique):
     affine, image, masks, centre = _scene(spacing, oblique)
     zone, strength = 18.0, 0.25

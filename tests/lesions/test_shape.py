@@ -102,17 +102,71 @@ def test_coarse_perturbation_keeps_the_shape(spacing, oblique):
         assert 2 * (a & b).sum() / (a.sum() + b.sum()) >= 0.95
 
 
-@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), False), ((0.8, 0.9, 2.5), True)])
-def test_box_holds_every_voxel_the_lesion_touches(spacing, oblique):
+def _whole_volume_alpha(spec, affine, shape_):
+    return lesion_field(spec, affine, tuple(slice(0, n) for n in shape_)).alpha
+
+
+def _sheared(spacing=(0.8, 0.8, 3.0), tilt_deg=25.0):
+    """A gantry-tilted CT grid: the slice axis leans, so the voxel axes are not orthogonal."""
+    affine = np.diag([*spacing, 1.0])
+    affine[1, 2] = spacing[2] * np.tan(np.radians(tilt_deg))
+    return affine
+
+
+@pytest.mark.parametrize("grid", ["1mm", "thick", "oblique", "sheared"])
+def test_box_holds_every_voxel_the_lesion_touches(grid):
+    # elongated lesions (aspect up to 10), thin edges and thick slices are where a loose
+    # argument fails; alpha is evaluated on the whole volume, not on a larger box
     rng = np.random.default_rng(3)
-    for _ in range(10):
-        affine = _affine(rng, spacing, oblique)
-        shape_ = (400, 400, 150)
-        spec = _spec(rng, affine, shape_)
+    shape_ = (90, 90, 24) if grid != "1mm" else (70, 70, 70)
+    for i in range(12):
+        if grid == "sheared":
+            affine = _sheared()
+        else:
+            spacing = {"1mm": (1.0, 1.0, 1.0), "thick": (0.8, 0.8, 7.5), "oblique": (0.8, 0.9, 2.5)}[grid]
+            affine = _affine(rng, spacing, grid == "oblique")
+        elongated = i % 2 == 0
+        radii = rng.uniform([8, 1, 1], [12, 2.5, 2.5]) if elongated else rng.uniform(3, 9, 3)
+        p = (0.0, 0.0) if i % 3 == 0 else (float(rng.uniform(0, 0.3)), float(rng.uniform(0, 0.2)))
+        spec = TumorSpec(
+            centre_mm=tuple(affine[:3, :3] @ (np.asarray(shape_) / 2 + rng.uniform(-1, 1, 3)) + affine[:3, 3]),
+            radii_mm=tuple(radii), rotation=tuple(map(tuple, random_rotation(rng))), size_class="small",
+            shape_seed=int(rng.integers(1000)), texture_seed=1, lobulation=p[0], irregularity=p[1],
+            edge_width_mm=float(rng.uniform(0.3, 1.5)), intensity=IntensitySpec(),
+        )
         box = lesion_box(spec, affine, shape_)
-        big = lesion_box(spec, affine, shape_, extra_mm=10.0)  # the plain ball bound, larger
-        alpha = lesion_field(spec, affine, big).alpha
-        inner = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(box, big))
+        alpha = _whole_volume_alpha(spec, affine, shape_)
         outside = alpha.copy()
-        outside[inner] = 0
+        outside[box] = 0
         assert alpha.max() > 0 and outside.max() == 0
+
+
+def test_box_is_tight_for_a_ball():
+    # a ball with no perturbation on a 1 mm grid: the box ends within two voxels of the
+    # last voxel with alpha > 0 on every side
+    rng = np.random.default_rng(4)
+    shape_ = (60, 60, 60)
+    for _ in range(10):
+        spec = TumorSpec(centre_mm=tuple(30 + rng.uniform(-1, 1, 3)), radii_mm=(9.0, 9.0, 9.0),
+                         rotation=tuple(map(tuple, random_rotation(rng))), size_class="small",
+                         shape_seed=1, texture_seed=1, lobulation=0.0, irregularity=0.0,
+                         edge_width_mm=float(rng.uniform(0.5, 2.0)), intensity=IntensitySpec())
+        box = lesion_box(spec, np.eye(4), shape_)
+        support = np.argwhere(_whole_volume_alpha(spec, np.eye(4), shape_) > 0)
+        lo, hi = support.min(axis=0), support.max(axis=0) + 1
+        assert all(s.start <= a and b <= s.stop for s, a, b in zip(box, lo, hi))
+        assert all(a - s.start <= 2 and s.stop - b <= 2 for s, a, b in zip(box, lo, hi))
+
+
+def test_sheared_grid_matches_plain_evaluation(monkeypatch):
+    monkeypatch.setattr(shape, "_COARSE_POINTS", 10**6)
+    rng = np.random.default_rng(5)
+    affine = _sheared()
+    for _ in range(4):
+        spec = _spec(rng, affine, (90, 90, 24), radii=rng.uniform(3, 8, 3))
+        box = lesion_box(spec, affine, (90, 90, 24))
+        signed, alpha, offsets, _ = reference_field(spec, affine, box)
+        field = lesion_field(spec, affine, box)
+        both = (field.alpha > 2e-3) & (alpha > 2e-3)
+        np.testing.assert_allclose(field.alpha[both], alpha[both], atol=1e-5)
+        np.testing.assert_allclose(field.offset_mm, offsets, atol=1e-3)
