@@ -12,7 +12,9 @@ patches by class (``tumour_oversampling`` of them centred on tumour) -> random f
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -85,10 +87,29 @@ class StageLabelsd(MapTransform):
         return d
 
 
+def _load_images(keys: tuple[str, ...]) -> LoadImaged:
+    """LoadImaged, built without MONAI's notices that its optional GPU DICOM decoder is absent.
+
+    LoadImaged constructs every reader, and the nvImageCodec one logs a warning and warns once
+    more in each process where CUDA or nvImageCodec is missing (a few lines per training run).
+    Only those two notices are held back, only while the transform is built; DICOM still loads
+    through pydicom.
+    """
+    logger = logging.getLogger("monai.data.nvimgcodec_pydicom_plugin")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader", category=UserWarning)
+            return LoadImaged(keys, image_only=True)
+    finally:
+        logger.setLevel(level)
+
+
 def _head(config: TrainConfig, keys: tuple[str, ...] = KEYS) -> list:
     modes = ("bilinear", "nearest")[: len(keys)]
     return [
-        LoadImaged(keys, image_only=True),
+        _load_images(keys),
         EnsureChannelFirstd(keys),
         Orientationd(keys, axcodes="RAS", labels=None),
         Spacingd(keys, pixdim=config.spacing_mm, mode=modes),
