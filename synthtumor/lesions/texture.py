@@ -40,15 +40,14 @@ def _kernel(sigma: float) -> np.ndarray:
     return w / w.sum()
 
 
-def _wrapped_kernel_power(sigma: float, size: int) -> float:
-    """Sum of squared weights of the cut Gaussian kernel folded onto a circle of ``size``.
+def _wrapped_kernel_power(kernel: np.ndarray, size: int) -> float:
+    """Sum of squared weights of a centred ``kernel`` folded onto a circle of ``size``.
 
     That is the variance that a periodic (``mode="wrap"``) filter leaves of unit-variance
     white noise, exactly, including kernels longer than the axis.
     """
-    w = _kernel(sigma)
-    radius = w.size // 2
-    folded = np.bincount(np.arange(-radius, radius + 1) % size, weights=w, minlength=size)
+    radius = kernel.size // 2
+    folded = np.bincount(np.arange(-radius, radius + 1) % size, weights=kernel, minlength=size)
     return float(np.sum(folded**2))
 
 
@@ -80,7 +79,7 @@ def band_limited_noise(
         if s > 0:
             kernel = _kernel(float(s))  # symmetric, so correlation is convolution
             out = ndi.correlate1d(out, kernel, axis=axis, mode="wrap")
-            power *= _wrapped_kernel_power(float(s), n)
+            power *= _wrapped_kernel_power(kernel, n)
     out *= np.float32(1.0 / np.sqrt(power))
     return out
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from synthtumor.lesions.texture import _wrapped_kernel_power, band_limited_noise
+from synthtumor.lesions.texture import _kernel, _wrapped_kernel_power, band_limited_noise
 
 
 @pytest.mark.parametrize("size,sigma", [(40, 2.0), (5, 0.4), (4, 2.0), (3, 3.0)])
@@ -16,7 +16,7 @@ def test_wrapped_kernel_power_is_the_filtered_variance(size, sigma):
     impulse = np.zeros(size)
     impulse[0] = 1.0
     response = ndi.gaussian_filter1d(impulse, sigma, mode="wrap", truncate=2.5)
-    assert _wrapped_kernel_power(sigma, size) == pytest.approx(float(np.sum(response**2)), rel=1e-9)
+    assert _wrapped_kernel_power(_kernel(sigma), size) == pytest.approx(float(np.sum(response**2)), rel=1e-9)
 
 
 @pytest.mark.parametrize("shape,sigma", [((30, 30, 6), (2.0, 2.0, 0.4)), ((12, 12, 12), (3.0, 3.0, 3.0)), ((20, 16, 14), (1.5, 1.5, 1.5))])
