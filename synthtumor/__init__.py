@@ -16,8 +16,6 @@ from synthtumor.errors import (
     LabelMapError,
     SynthTumorError,
 )
-from synthtumor.io import LabelMap, load_case, load_dataset, save_case
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -36,3 +34,19 @@ __all__ = [
     "load_dataset",
     "save_case",
 ]
+
+#: Names served from :mod:`synthtumor.io` on first use: the file readers import nibabel (and
+#: with it pydicom), ~0.6 s that a generator working on arrays it was handed never needs.
+_FROM_IO = ("LabelMap", "load_case", "load_dataset", "save_case")
+
+
+def __getattr__(name: str):
+    if name in _FROM_IO:
+        from synthtumor import io
+
+        return getattr(io, name)
+    raise AttributeError(f"module 'synthtumor' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -16,11 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
-import nibabel as nib
 import numpy as np
 
 from synthtumor.errors import InvalidCaseError
+
+if TYPE_CHECKING:  # nibabel is imported where it is used: it takes ~0.6 s, mostly pydicom
+    import nibabel as nib
 
 __all__ = ["Case", "Phase", "SourceGeometry"]
 
@@ -78,7 +81,9 @@ class SourceGeometry:
     @property
     def orientation(self) -> str:
         """Axis codes of the on-disk array, e.g. ``"LPS"`` or ``"RAS"``."""
-        return "".join(nib.aff2axcodes(self.affine))
+        from nibabel.orientations import aff2axcodes
+
+        return "".join(aff2axcodes(self.affine))
 
 
 @dataclass(eq=False)
@@ -156,7 +161,9 @@ class Case:
             )
         if abs(np.linalg.det(affine[:3, :3])) < 1e-9:
             raise InvalidCaseError("the affine is singular.", case=self.case_id)
-        codes = "".join(nib.aff2axcodes(affine))
+        from nibabel.orientations import aff2axcodes
+
+        codes = "".join(aff2axcodes(affine))
         if codes != "RAS":
             raise InvalidCaseError(
                 f"the image axes run {codes}, not RAS.",
