@@ -13,7 +13,7 @@ transform (about 1.5 s per map on a 1 mm liver; these take tens of milliseconds)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -80,6 +80,9 @@ class Prepared:
     grid_affine: np.ndarray
     grid_shape: tuple[int, int, int]
     phase: Phase = Phase.UNKNOWN
+    #: Per placement rule set, the blocks sorted by the extent they admit (see
+    #: :mod:`synthtumor.lesions.placement`); filled on first use, never copied.
+    placement_orders: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def organ(self) -> np.ndarray:
@@ -143,13 +146,16 @@ class Prepared:
             inv = np.linalg.inv(case.affine)
             ijk = self.block_centres_mm @ inv[:3, :3].T + inv[:3, 3]
             keep = np.all((ijk >= -0.5) & (ijk <= np.array(case.shape) - 0.5), axis=1)
-        return replace(
+        attached = replace(
             self, case=case, vessels=vessels, occupied=occupied,
             block_centres_mm=self.block_centres_mm[keep],
             block_dist_boundary_mm=self.block_dist_boundary_mm[keep],
             block_dist_vessel_mm=self.block_dist_vessel_mm[keep],
             block_dist_occupied_mm=self.block_dist_occupied_mm[keep],
         )
+        if same_grid:  # the same blocks: share the placement orders (sorted once per preparation)
+            attached.placement_orders = self.__dict__.setdefault("placement_orders", {})
+        return attached
 
 
 def vessels_from_hu(case: Case, median_hu: float, sigma_hu: float) -> np.ndarray:

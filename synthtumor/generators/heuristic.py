@@ -50,15 +50,26 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     ])
 
 
+def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    """A key drawn with probability proportional to its weight (one uniform draw)."""
+    names = list(weights)
+    u = rng.random() * sum(weights.values())
+    for name in names:
+        u -= weights[name]
+        if u < 0:
+            return name
+    return next(name for name in reversed(names) if weights[name] > 0)  # u hit the total
+
+
 def _u(rng: np.random.Generator, law: tuple[float, float]) -> float:
-    return float(rng.uniform(law[0], law[1])) if law[1] > law[0] else float(law[0])
+    """``U(a, b)``: the value and draw ``rng.uniform(a, b)`` gives, without its argument checks."""
+    a, b = law
+    return a + (b - a) * rng.random() if b > a else float(a)
 
 
 def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu: float, median_hu: float) -> IntensitySpec:
     """Draw one lesion's appearance from a phase's law (always the same number of draws)."""
-    names = list(law.patterns)
-    weights = np.array([law.patterns[n] for n in names])
-    pattern = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    pattern = _pick(rng, law.patterns)
     contrast = _u(rng, law.contrast_hu)
     target = _u(rng, law.target_hu) if law.target_hu is not None else None
     texture = _u(rng, law.texture) * noise_sigma_hu
@@ -110,9 +121,7 @@ class HeuristicGenerator(LesionGenerator):
     def _member(self, rng: np.random.Generator) -> GeneratorConfig:
         if not self.config.blend:
             return self.config
-        names = list(self.config.blend)
-        weights = np.array([self.config.blend[n] for n in names])
-        return self.members[names[int(rng.choice(len(names), p=weights / weights.sum()))]]
+        return self.members[_pick(rng, self.config.blend)]
 
     def sample(self, prepared: Prepared, rng: np.random.Generator) -> list[TumorSpec]:
         """Draw lesions for one output case (see module docstring).

@@ -14,10 +14,14 @@ satisfy
 * earlier lesions of the same call: centre distance ``>= max(E + E_j + gap, Z + E_j, Z_j + E)``
   (only the zone terms when ``allow_confluent``).
 
-Blocks are drawn uniformly, or with probability proportional to the location prior's weight
-(rejection sampling against the largest weight); after a few batches of rejections every
-block is checked at once. Because the bounds are conservative, a lesion placed here keeps its
-clearances exactly, with no full-resolution distance transform.
+The bounds that grow with ``E`` (boundary, vessels, the gap to existing tumours) give each block
+the largest extent it admits; blocks are sorted by it once per rule set and preparation, so the
+blocks that can hold a lesion of extent ``E`` are a prefix of that order, found by bisection.
+Centres are drawn uniformly from the prefix, or with probability proportional to the location
+prior's weight (rejection sampling against the largest weight), and every draw is checked
+exactly against all the rules (the zone and earlier lesions included); after a few batches of
+rejections the whole prefix is checked at once. Because the bounds are conservative, a lesion
+placed here keeps its clearances exactly, with no full-resolution distance transform.
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ PRIOR_SIDES = {
     "right": (0, 1), "left": (0, -1), "anterior": (1, 1),
     "posterior": (1, -1), "superior": (2, 1), "inferior": (2, -1),
 }
-_BATCH = 256
-_BATCHES = 3
+#: Sizes of the batches of candidate blocks drawn before every admitted block is checked.
+_BATCHES = (8, 32, 128, 256, 256)
 
 
 @dataclass(frozen=True)
@@ -107,22 +111,13 @@ def prior_weights(prepared: Prepared, prior: dict[str, float]) -> np.ndarray | N
     return weights
 
 
-def _valid(
-    prepared: Prepared, idx: np.ndarray | None, extent: float, zone: float, subcapsular: bool,
-    rules: PlacementRules, placed: list[PlacedLesion], half_voxel: float,
-) -> np.ndarray:
-    """Which blocks ``idx`` (None: all) are valid centres; the distance bounds are checked first,
-    and the centre distances to earlier lesions only for the blocks that pass them.
-    ``half_voxel`` is half a voxel diagonal (mm)."""
-    every = slice(None) if idx is None else idx
-    need_boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
-    need_occupied = max(extent + rules.min_gap_mm, zone)
-    ok = prepared.block_dist_boundary_mm[every] >= need_boundary
-    ok &= prepared.block_dist_vessel_mm[every] >= extent + rules.vessel_clearance_mm + half_voxel
-    ok &= prepared.block_dist_occupied_mm[every] >= need_occupied
-    survivors = np.flatnonzero(ok)
-    if not placed or survivors.size == 0:
-        return ok
+def _pair_limits(
+    placed: list[PlacedLesion], extent: float, zone: float, rules: PlacementRules, half_block: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Earlier lesions' centres (m, 3) and the squared centre distances (mm^2) a new lesion
+    needs from them (None when there are none)."""
+    if not placed:
+        return None
     others = np.array([o.centre_mm for o in placed], dtype=float)
     other_extent = np.array([o.extent_mm for o in placed])
     other_zone = np.array([o.zone_mm for o in placed])
@@ -130,20 +125,64 @@ def _valid(
     if not rules.allow_confluent:
         need = np.maximum(need, extent + other_extent + rules.min_gap_mm)
     # the drawn centre may sit half a block diagonal from its block centre
-    need = np.where(need > 0, need + prepared.block_half_diagonal_mm, 0.0)
+    need = np.where(need > 0, need + half_block, 0.0)
+    return others, need * need
+
+
+def _valid(
+    prepared: Prepared, idx: np.ndarray | None, extent: float, zone: float, subcapsular: bool,
+    rules: PlacementRules, pairs: tuple[np.ndarray, np.ndarray] | None, half_voxel: float,
+) -> np.ndarray:
+    """Which blocks ``idx`` (None: all) are valid centres; the distance bounds are checked first,
+    and the centre distances to earlier lesions (``pairs``, from :func:`_pair_limits`) only for
+    the blocks that pass them. ``half_voxel`` is half a voxel diagonal (mm)."""
+    every = slice(None) if idx is None else idx
+    need_boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
+    need_occupied = max(extent + rules.min_gap_mm, zone)
+    ok = prepared.block_dist_boundary_mm[every] >= need_boundary
+    ok &= prepared.block_dist_vessel_mm[every] >= extent + rules.vessel_clearance_mm + half_voxel
+    ok &= prepared.block_dist_occupied_mm[every] >= need_occupied
+    if pairs is None:
+        return ok
+    survivors = np.flatnonzero(ok)
+    if survivors.size == 0:
+        return ok
+    others, need2 = pairs
     centres = prepared.block_centres_mm[survivors if idx is None else idx[survivors]]
     if survivors.size <= 4096:  # a batch: all pairs at once
         diff = centres[:, None, :] - others[None, :, :]
-        keep = (np.einsum("ijk,ijk->ij", diff, diff) >= need * need).all(axis=1)
+        keep = (np.einsum("ijk,ijk->ij", diff, diff) >= need2).all(axis=1)
     else:  # every block: one earlier lesion at a time, on the blocks still standing
         alive = np.arange(survivors.size)
-        for centre, n in zip(others, need):
+        for centre, n2 in zip(others, need2):
             diff = centres[alive] - centre
-            alive = alive[np.einsum("ij,ij->i", diff, diff) >= n * n]
+            alive = alive[np.einsum("ij,ij->i", diff, diff) >= n2]
         keep = np.zeros(survivors.size, dtype=bool)
         keep[alive] = True
     ok[survivors[~keep]] = False
     return ok
+
+
+def _admitted(prepared: Prepared, subcapsular: bool, rules: PlacementRules) -> tuple[np.ndarray, np.ndarray, float]:
+    """Blocks in decreasing order of the largest extent (mm) their distance bounds admit.
+
+    Returns ``(order, admits, half_voxel)``: block indices, the extents in that order
+    (decreasing), and half a voxel diagonal (mm). Cached on the preparation per rule set.
+    """
+    key = (subcapsular, rules.boundary_margin_mm, rules.vessel_clearance_mm, rules.min_gap_mm)
+    orders = prepared.__dict__.setdefault("placement_orders", {})  # absent from older pickles
+    cached = orders.get(key)
+    if cached is None:
+        half_voxel = prepared.voxel_half_diagonal_mm
+        if subcapsular:
+            admits = prepared.block_dist_boundary_mm / 0.25
+        else:
+            admits = prepared.block_dist_boundary_mm - rules.boundary_margin_mm
+        admits = np.minimum(admits, prepared.block_dist_vessel_mm - (rules.vessel_clearance_mm + half_voxel))
+        admits = np.minimum(admits, prepared.block_dist_occupied_mm - rules.min_gap_mm)
+        order = np.argsort(-admits, kind="stable")
+        cached = orders[key] = (order, admits[order], half_voxel)
+    return cached
 
 
 def draw_centre(
@@ -168,23 +207,25 @@ def draw_centre(
         rng: the random generator.
         weights: per-block location-prior weights (None: uniform).
     """
-    n = len(prepared.block_centres_mm)
+    order, admits, half_voxel = _admitted(prepared, subcapsular, rules)
+    # the blocks whose bounds admit this extent (rounding at a tie is settled by _valid below)
+    n = int(np.searchsorted(-admits, -(extent_mm * (1 - 1e-9)), side="right"))
     if n == 0:
         return None
     chosen = None
-    half_voxel = prepared.voxel_half_diagonal_mm
-    for _ in range(_BATCHES):
-        idx = rng.integers(0, n, size=_BATCH)
-        ok = _valid(prepared, idx, extent_mm, zone_mm, subcapsular, rules, placed, half_voxel)
+    pairs = _pair_limits(placed, extent_mm, zone_mm, rules, prepared.block_half_diagonal_mm)
+    for size in _BATCHES:  # small batches first: the first draw is usually valid
+        idx = order[rng.integers(0, n, size=size)]
+        ok = _valid(prepared, idx, extent_mm, zone_mm, subcapsular, rules, pairs, half_voxel)
         if weights is not None:
-            ok &= rng.random(_BATCH) * weights.max() < weights[idx]
+            ok &= rng.random(size) * weights.max() < weights[idx]
         hits = np.flatnonzero(ok)
         if hits.size:
             chosen = int(idx[hits[0]])
             break
     if chosen is None:
-        ok = _valid(prepared, None, extent_mm, zone_mm, subcapsular, rules, placed, half_voxel)
-        valid = np.flatnonzero(ok)
+        candidates = order[:n]
+        valid = candidates[_valid(prepared, candidates, extent_mm, zone_mm, subcapsular, rules, pairs, half_voxel)]
         if valid.size == 0:
             return None
         p = None
@@ -193,6 +234,6 @@ def draw_centre(
             if w.sum() <= 0:
                 return None
             p = w / w.sum()
-        chosen = int(rng.choice(valid, p=p))
+        chosen = int(rng.choice(np.sort(valid), p=p))
     jitter_vox = (rng.random(3) - 0.5) * prepared.block_step
     return prepared.block_centres_mm[chosen] + prepared.case.affine[:3, :3] @ jitter_vox

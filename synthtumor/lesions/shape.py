@@ -53,11 +53,11 @@ class LesionField:
         offset_mm: (3, ...) world offset from the centre (mm).
     """
 
-    def __init__(self, box, signed_mm, alpha, rho, surface, q, voxel_offsets, axes_mm) -> None:
+    def __init__(self, box, signed_mm, alpha, rho, surface, to_q, voxel_offsets, axes_mm) -> None:
         self.box = box
         self.signed_mm = signed_mm
         self.alpha = alpha
-        self._rho, self._surface, self._q = rho, surface, q
+        self._rho, self._surface, self._to_q = rho, surface, to_q
         self._voxel_offsets, self._axes_mm = voxel_offsets, axes_mm
 
     @cached_property
@@ -67,7 +67,7 @@ class LesionField:
     @cached_property
     def direction(self) -> np.ndarray:
         safe = np.maximum(self._rho, np.float32(1e-6))
-        return np.stack([q / safe for q in self._q]).astype(np.float32)
+        return np.stack([_combine(self._to_q[a], self._voxel_offsets) / safe for a in range(3)])
 
     @cached_property
     def offset_mm(self) -> np.ndarray:
@@ -81,6 +81,21 @@ def _combine(weights: np.ndarray, offsets: list[np.ndarray]) -> np.ndarray:
     """
     plane = np.float32(weights[0]) * offsets[0] + np.float32(weights[1]) * offsets[1]
     return plane + np.float32(weights[2]) * offsets[2]
+
+
+def _quadratic(form: np.ndarray, d: list[np.ndarray]) -> np.ndarray:
+    """``sum_vw form[v, w] d_v d_w`` over broadcastable 1-D offsets ``d``, as a full float32 box.
+
+    Built from two planes and a third, so only two additions run over the whole box (against
+    a dozen for forming the three linear combinations and summing their squares).
+    """
+    d0, d1, d2 = d
+    f = form.astype(np.float32)
+    xy = (f[0, 0] * d0 + np.float32(2.0) * f[0, 1] * d1) * d0 + f[1, 1] * (d1 * d1)
+    xz = (f[2, 2] * d2 + np.float32(2.0) * f[0, 2] * d0) * d2
+    out = xy + xz
+    out += (np.float32(2.0) * f[1, 2] * d1) * d2
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,28 +176,48 @@ def voxel_offsets(centre_mm, affine: np.ndarray, box: tuple[slice, ...]) -> list
     return out
 
 
+@lru_cache(maxsize=256)
+def _perturbation_terms(shape_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The surface perturbation's random terms, drawn from ``default_rng(shape_seed)``.
+
+    Returns ``(M, b, c, k)``: ``f(n) = sum_j c_j phi_j(M_j . n + b_j)`` with ``phi = exp`` for
+    the ``k`` lobes (``M_j = kappa_j d_j``, ``b_j = -kappa_j``, ``c_j = w_j``; the lobulation
+    and its normalisation are applied by the caller) and ``phi = cos`` for the six waves
+    (``M_j = k_m``, ``b_j = phi_m``, ``c_j = c_m``). Laws as in the module docstring.
+    """
+    rng = np.random.default_rng(shape_seed)
+    k = int(rng.integers(2, 7))
+    normals = rng.standard_normal((k + 6, 3))
+    uniforms = rng.random(2 * k + 12)
+    coeffs = rng.standard_normal(6)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    weights = 0.3 + 0.7 * uniforms[:k]  # U(0.3, 1)
+    kappas = 4.0 + 6.0 * uniforms[k:2 * k]  # U(4, 10)
+    wave_lengths = 1.0 + 2.0 * uniforms[2 * k:2 * k + 6]  # |k_m| ~ U(1, 3)
+    phases = 2.0 * np.pi * uniforms[2 * k + 6:]  # U(0, 2 pi)
+    matrix = np.concatenate([normals[:k] * kappas[:, None], normals[k:] * wave_lengths[:, None]])
+    bias = np.concatenate([-kappas, phases])
+    terms = np.concatenate([weights / max(1.0, weights.sum()), coeffs / np.abs(coeffs).sum()])
+    arrays = (matrix.astype(np.float32), bias.astype(np.float32)[:, None], terms.astype(np.float32))
+    for array in arrays:  # shared through the cache
+        array.setflags(write=False)
+    return (*arrays, k)
+
+
 def _perturbation_at(spec: TumorSpec, n: np.ndarray) -> np.ndarray:
     """The surface perturbation f at unit directions ``n`` (3, ...) in lesion axes."""
-    rng = np.random.default_rng(spec.shape_seed)
-    k_lobes = int(rng.integers(2, 7))
-    dirs = rng.normal(size=(k_lobes, 3))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    weights = rng.uniform(0.3, 1.0, k_lobes)
-    kappas = rng.uniform(4.0, 10.0, k_lobes)
-    waves = rng.normal(size=(6, 3))
-    waves *= (rng.uniform(1.0, 3.0, 6) / np.linalg.norm(waves, axis=1))[:, None]
-    phases = rng.uniform(0, 2 * np.pi, 6)
-    coeffs = rng.normal(size=6)
-    coeffs /= np.abs(coeffs).sum()
-    points = n.reshape(3, -1).astype(np.float32)
-    f = np.zeros(points.shape[1], dtype=np.float32)
-    if spec.lobulation > 0:  # sum_k w_k exp(kappa_k (d_k . n - 1)), all lobes in one product
-        lobes = np.exp(kappas.astype(np.float32)[:, None] * (dirs.astype(np.float32) @ points - np.float32(1.0)))
-        f += np.float32(spec.lobulation / max(1.0, weights.sum())) * (weights.astype(np.float32) @ lobes)
-    if spec.irregularity > 0:  # sum_m c_m cos(k_m . n + phi_m)
-        cosines = np.cos(waves.astype(np.float32) @ points + phases.astype(np.float32)[:, None])
-        f += np.float32(spec.irregularity) * (coeffs.astype(np.float32) @ cosines)
-    return f.reshape(n.shape[1:])
+    matrix, bias, terms, k = _perturbation_terms(spec.shape_seed)
+    scale = np.array([spec.lobulation] * k + [spec.irregularity] * 6, dtype=np.float32) * terms
+    if spec.lobulation == 0:
+        matrix, bias, scale = matrix[k:], bias[k:], scale[k:]
+        k = 0
+    elif spec.irregularity == 0:
+        matrix, bias, scale = matrix[:k], bias[:k], scale[:k]
+    arg = matrix @ n.reshape(3, -1).astype(np.float32)
+    arg += bias
+    np.exp(arg[:k], out=arg[:k])
+    np.cos(arg[k:], out=arg[k:])
+    return (scale @ arg).reshape(n.shape[1:])
 
 
 #: The perturbation is evaluated on a grid of at most about this many points across (a step of
@@ -230,41 +265,51 @@ def _linear_table(size: int, step: int, coarse: int) -> tuple[np.ndarray, np.nda
 def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice]) -> LesionField:
     """Sample the lesion's signed distance and partial-volume alpha on ``box``.
 
-    Coordinates are built by broadcasting per-axis offsets (no meshgrid); with isotropic
-    spacing and orthogonal axes the partial-volume term is the same for every boundary
-    normal, so ``sigma`` is a scalar there.
+    ``rho^2``, ``|grad|^2`` and the partial-volume term are quadratic forms in the voxel
+    offsets, each built by broadcasting per-axis offsets (no meshgrid, no per-voxel
+    coordinates). With isotropic spacing and orthogonal axes the partial-volume term is the
+    same for every boundary normal, so ``sigma`` is a scalar there. The ratio ``rho / |grad|``
+    is evaluated as ``sqrt((rho^2 + e r_min^2) / (|grad|^2 + e))``, ``e = 1e-12``: its value
+    everywhere but at the centre itself, where it takes ``r_min``, its smallest limit.
     """
     d = voxel_offsets(spec.centre_mm, affine, box)
     a3 = affine[:3, :3]
     rot = np.asarray(spec.rotation, dtype=float)
     radii = np.asarray(spec.radii_mm, dtype=float)
     to_q = (rot.T @ a3) / radii[:, None]  # q_a = u_a / r_a, u = R^T x the lesion-axis coordinates
-    q = [_combine(to_q[a], d) for a in range(3)]
-    rho = np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])
-    surface = np.float32(1.0) + _perturbation(spec, to_q, d)
-    inv_r = [np.float32(1.0 / r) for r in radii]
-    # |D^2 u| (the gradient of rho, times rho, in lesion axes) without storing its components
-    g_norm = np.sqrt((q[0] * inv_r[0]) ** 2 + (q[1] * inv_r[1]) ** 2 + (q[2] * inv_r[2]) ** 2)
-    np.maximum(g_norm, np.float32(1e-12), out=g_norm)
-    signed = (rho - surface) * np.maximum(rho, np.float32(1e-6))
-    signed /= g_norm
+    to_g = to_q / radii[:, None]  # g = q / r: rho grad(rho) in lesion axes
+    rho2 = _quadratic(to_q.T @ to_q, d)
+    g2 = _quadratic(to_g.T @ to_g, d)
+    rho = np.sqrt(rho2)
+    eps = np.float32(1e-12)
+    ratio = rho2 + eps * np.float32(radii.min() ** 2)  # rho / |grad| (mm)
+    g2 += eps
+    ratio /= g2
+    np.sqrt(ratio, out=ratio)
+    surface = _perturbation(spec, to_q, d)
+    surface += np.float32(1.0)
+    signed = rho - surface
+    signed *= ratio
     grid = _grid(affine)
     box_var = (VOXEL_BOX_STD * grid.spacing) ** 2
-    edge_var = np.float32((spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH) ** 2)
+    edge_var = (spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH) ** 2
     if grid.isotropic and grid.orthogonal:  # the normal's squared components then sum to 1: pv is a constant
         t = signed * np.float32(1.0 / np.sqrt(edge_var + box_var[0]))
     else:
-        to_axes = grid.axes.T @ rot  # a boundary normal's component along voxel axis v: sum_a to_axes[v, a] g_a / |g|
-        pv = np.zeros_like(rho)
-        for v in range(3):
-            along = sum(np.float32(to_axes[v, a] / radii[a]) * q[a] for a in range(3)) / g_norm
-            pv += np.float32(box_var[v]) * along * along
-        t = signed / np.sqrt(edge_var + pv)
+        # a boundary normal's component along voxel axis v is (W d)_v / |grad|, W below; the
+        # partial-volume variance sum_v box_var[v] (W d)_v^2 / |grad|^2 is a quadratic form too
+        along = grid.axes.T @ rot @ to_g
+        pv = _quadratic(along.T @ (box_var[:, None] * along), d)
+        pv /= g2
+        pv += np.float32(edge_var)
+        np.sqrt(pv, out=pv)
+        t = signed / pv
     # alpha = P(Z > t), computed only in the shell -4.8 < t < 3.1: beyond it alpha is 0 (below
     # the floor) or 1 (to within 1e-6)
     alpha = (t < 0).astype(np.float32)
-    shell = np.flatnonzero(np.abs(t + np.float32(0.85)) < np.float32(_ALPHA_FLOOR_SIGMAS + 0.85))
+    centred = t + np.float32(0.85)
+    shell = np.flatnonzero(np.abs(centred, out=centred) < np.float32(_ALPHA_FLOOR_SIGMAS + 0.85))
     tail = ndtr(-t.ravel()[shell])  # P(Z > t)
     tail[tail < ALPHA_FLOOR] = 0.0
     alpha.ravel()[shell] = tail
-    return LesionField(box, signed.astype(np.float32, copy=False), alpha, rho, surface, q, d, a3.copy())
+    return LesionField(box, signed, alpha, rho, surface, to_q, d, a3.copy())

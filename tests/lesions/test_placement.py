@@ -20,10 +20,11 @@ def test_all_blocks_and_batches_agree_with_pairwise_distances():
               for i in rng.choice(len(centres), 6, replace=False)]
     rules = PlacementRules(min_gap_mm=2.0)
     half = prepared.voxel_half_diagonal_mm
-    every = placement._valid(prepared, None, 4.0, 0.0, False, rules, placed, half)
+    pairs = placement._pair_limits(placed, 4.0, 0.0, rules, prepared.block_half_diagonal_mm)
+    every = placement._valid(prepared, None, 4.0, 0.0, False, rules, pairs, half)
     assert len(centres) > 4096  # the one-lesion-at-a-time path
     batched = np.concatenate([
-        placement._valid(prepared, idx, 4.0, 0.0, False, rules, placed, half)
+        placement._valid(prepared, idx, 4.0, 0.0, False, rules, pairs, half)
         for idx in np.array_split(np.arange(len(centres)), 8)
     ])
     np.testing.assert_array_equal(every, batched)

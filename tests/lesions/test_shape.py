@@ -46,7 +46,8 @@ def reference_field(spec: TumorSpec, affine: np.ndarray, box):
     f = shape._perturbation_at(spec, n.astype(np.float32)).astype(float)
     g = q / radii[:, None]
     g_norm = np.maximum(np.linalg.norm(g, axis=0), 1e-12)
-    signed = (rho - 1 - f) * np.maximum(rho, 1e-6) / g_norm
+    ratio = np.where(rho > 0, rho / g_norm, radii.min())  # rho / |grad|; r_min at the centre itself
+    signed = (rho - 1 - f) * ratio
     normal = rot @ g / g_norm
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     axes = affine[:3, :3] / spacing
