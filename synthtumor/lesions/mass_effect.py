@@ -33,13 +33,14 @@ def source_scale(r2_mm2: np.ndarray, zone_mm: float, strength: float) -> np.ndar
 
 
 def _squared_radius(d: list[np.ndarray], affine: np.ndarray) -> np.ndarray:
-    """``|A d|^2`` (mm^2) on the box from broadcastable per-axis voxel offsets ``d``."""
+    """``|A d|^2`` (mm^2) on the box from broadcastable per-axis voxel offsets ``d`` (a new array)."""
     metric = affine[:3, :3].T @ affine[:3, :3]
-    r2 = sum(np.float32(metric[v, v]) * d[v] * d[v] for v in range(3))
+    plane = np.float32(metric[0, 0]) * (d[0] * d[0]) + np.float32(metric[1, 1]) * (d[1] * d[1])
+    r2 = plane + np.float32(metric[2, 2]) * (d[2] * d[2])
     for a, b in ((0, 1), (0, 2), (1, 2)):
         if abs(metric[a, b]) > 1e-9 * metric.max():  # oblique axes only
-            r2 = r2 + np.float32(2.0 * metric[a, b]) * d[a] * d[b]
-    return np.broadcast_to(r2, tuple(d[v].shape[v] for v in range(3)))
+            r2 += np.float32(2.0 * metric[a, b]) * d[a] * d[b]
+    return r2
 
 
 def displace(
@@ -53,41 +54,41 @@ def displace(
     """Push tissue outward in place, for every volume given (nearest neighbour, see above).
 
     As the affine is linear, the source of voxel ``v`` is ``c + s (v - c)`` in voxel
-    coordinates (``c`` the centre's, ``s = h(r) / r``), which lies between the centre and ``v``
-    and so inside the box. Sources are rounded once and gathered by flat index from a
-    contiguous copy of the box; boolean volumes travel packed as the bits of one byte.
+    coordinates (``c`` the centre's, ``s = h(r) / r``, exactly 1 outside the zone), a convex
+    combination of ``c`` and ``v`` and so inside the box. Sources are rounded once, as a flat
+    index into the box (float32 arithmetic is exact for boxes under 2^24 voxels), and every
+    volume is gathered from a contiguous copy of its box; boolean volumes travel packed as the
+    bits of one byte. Outside the zone each voxel is its own source: its value is rewritten
+    unchanged.
 
     Args:
         volumes: full-size arrays, changed in place within the zone (any dtype).
         centre_mm: lesion centre (world RAS, mm).
         affine: voxel-to-world affine.
-        box: a voxel box holding the zone (voxels outside the box are not moved).
+        box: a voxel box holding the zone and the centre (voxels outside it are not moved).
         zone_mm: zone radius (mm).
         strength: ``delta`` in [0, 1).
     """
     d = voxel_offsets(centre_mm, affine, box)
     shape = tuple(s.stop - s.start for s in box)
-    r2 = _squared_radius(d, affine)
-    inside = np.flatnonzero(r2 < np.float32(zone_mm * zone_mm))  # flat indices into the box
-    if inside.size == 0:
+    size = int(np.prod(shape))
+    if size == 0:
         return
+    centre = [float(-o.ravel()[0]) for o in d]  # the centre's coordinates within the box
+    if size >= 2**24 or not all(0.0 <= c <= n - 1 for c, n in zip(centre, shape)):
+        raise ValueError(f"mass-effect box {shape} must hold the lesion centre and have < 2^24 voxels.")
+    scale = source_scale(_squared_radius(d, affine), zone_mm, strength)
     strides = (shape[1] * shape[2], shape[2], 1)
-    first, rest = np.divmod(inside, strides[0])
-    index = (first, *np.divmod(rest, strides[1]))
-    scale = source_scale(r2.ravel()[inside], zone_mm, strength)
-    # nearest source voxel: round(c + s (v - c)) per axis (the source is >= 0, so adding 0.5
-    # and truncating rounds it), as a flat index into the box
-    nearest = np.zeros(inside.size, dtype=np.intp)
+    flat = np.zeros(shape, dtype=np.float32)
     for v in range(3):
-        c = np.float32(-d[v].ravel()[0])  # the centre's coordinate within the box
-        source = index[v].astype(np.float32)
-        source -= c
-        source *= scale
-        source += c + np.float32(0.5)
-        i = source.astype(np.intp)
-        np.clip(i, 0, shape[v] - 1, out=i)
-        i *= strides[v]
-        nearest += i
+        # nearest source voxel: floor(c + s (v - c) + 0.5), the source being >= 0
+        source = scale * d[v]
+        source += np.float32(centre[v] + 0.5)
+        np.floor(source, out=source)
+        if strides[v] != 1:
+            source *= np.float32(strides[v])
+        flat += source
+    nearest = flat.astype(np.intp).ravel()
 
     masks = []
     for name, volume in volumes.items():
@@ -97,16 +98,12 @@ def displace(
                 masks.append(name)
             continue
         region = np.ascontiguousarray(volume[box])
-        flat = region.ravel()
-        flat[inside] = np.take(flat, nearest)
-        volume[box] = region
+        volume[box] = region.ravel().take(nearest).reshape(shape)
     for group in range(0, len(masks), 8):  # eight masks as the bits of one byte, gathered once
         names = masks[group:group + 8]
         packed = np.zeros(shape, dtype=np.uint8)
         for bit, name in enumerate(names):
             packed |= volumes[name][box].view(np.uint8) << bit
-        moved = np.take(packed.ravel(), nearest)
+        moved = packed.ravel().take(nearest).reshape(shape)
         for bit, name in enumerate(names):
-            region = np.ascontiguousarray(volumes[name][box])
-            region.ravel()[inside] = (moved >> bit) & 1
-            volumes[name][box] = region
+            volumes[name][box] = ((moved >> bit) & 1).view(bool)

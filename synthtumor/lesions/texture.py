@@ -20,7 +20,6 @@ All random draws come from ``numpy.random.default_rng(spec.texture_seed)``.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 from scipy.special import erfc
 
 from synthtumor.lesions.shape import LesionField
@@ -29,7 +28,7 @@ from synthtumor.lesions.spec import TumorSpec
 __all__ = ["band_limited_noise", "lesion_delta_hu"]
 
 #: Texture kernels are cut at 2.5 sigma (the normalisation uses the same cut kernel, so the
-#: variance stays exact); 3 sigma cost a third more voxels for a visually identical texture.
+#: variance stays exact); visually identical to 3 sigma.
 _TRUNCATE = 2.5
 
 
@@ -40,47 +39,74 @@ def _kernel(sigma: float) -> np.ndarray:
     return w / w.sum()
 
 
+def _folded(kernel: np.ndarray, size: int) -> np.ndarray:
+    """A centred ``kernel`` folded onto a circle of ``size``: ``folded[m]`` sums its weights at
+    offsets congruent to ``m``, so a periodic filter is the circulant ``C[i, j] = folded[i - j]``."""
+    radius = kernel.size // 2
+    return np.bincount(np.arange(-radius, radius + 1) % size, weights=kernel, minlength=size)
+
+
 def _wrapped_kernel_power(kernel: np.ndarray, size: int) -> float:
     """Sum of squared weights of a centred ``kernel`` folded onto a circle of ``size``.
 
     That is the variance that a periodic (``mode="wrap"``) filter leaves of unit-variance
     white noise, exactly, including kernels longer than the axis.
     """
-    radius = kernel.size // 2
-    folded = np.bincount(np.arange(-radius, radius + 1) % size, weights=kernel, minlength=size)
-    return float(np.sum(folded**2))
+    return float(np.sum(_folded(kernel, size) ** 2))
+
+
+def _circulant(kernel: np.ndarray, size: int) -> np.ndarray:
+    """The periodic filter along an axis of ``size`` as a symmetric float32 matrix."""
+    folded = _folded(kernel, size)
+    index = np.arange(size)
+    return folded[(index[:, None] - index[None, :]) % size].astype(np.float32)
 
 
 def band_limited_noise(
     shape: tuple[int, ...], sigma_vox: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """Gaussian-filtered white noise with unit standard deviation (float32).
+    """Gaussian-filtered white noise with unit standard deviation (float32, 3-D).
 
     The white noise is uniform on ``[-sqrt 3, sqrt 3)`` (unit variance; three times cheaper to
     draw than Gaussian) where every sigma is at least one voxel, else standard normal (a
     sub-voxel filter along thick slices would leave uniform noise visibly non-Gaussian); it is
-    filtered periodically (``mode="wrap"``): a circular convolution of
-    i.i.d. noise is stationary, so every voxel of the box has the same variance and no padding
-    is drawn. After a filter of sigma >= 1 voxel each output sums dozens of draws and is
-    Gaussian for any practical purpose. The normalisation is exact for the discrete, folded
-    kernel (:func:`_wrapped_kernel_power`).
+    filtered periodically (as ``mode="wrap"``): a circular convolution of i.i.d. noise is
+    stationary, so every voxel of the box has the same variance and no padding is drawn. After
+    a filter of sigma >= 1 voxel each output sums dozens of draws and is Gaussian for any
+    practical purpose. Each axis's filter is applied as a product with its circulant matrix:
+    a matrix product runs an order of magnitude faster per multiply-add than a convolution
+    loop, which more than pays for the zeros of the matrix on boxes of lesion size. The
+    normalisation is exact for the discrete, folded kernel (:func:`_wrapped_kernel_power`).
     """
-    sigma = np.broadcast_to(np.asarray(sigma_vox, dtype=float), (len(shape),))
-    if sigma.min() >= 1.0:
-        out = rng.random(size=tuple(shape), dtype=np.float32)
+    sigma = [float(v) for v in np.broadcast_to(np.asarray(sigma_vox, dtype=float), (len(shape),))]
+    shape = tuple(int(n) for n in shape)
+    if min(sigma) >= 1.0:
+        out = rng.random(size=shape, dtype=np.float32)
         out -= np.float32(0.5)
-        out *= np.float32(np.sqrt(12.0))
+        scale = np.sqrt(12.0)
     else:  # a filter narrower than a voxel along some axis averages too few draws: Gaussian noise
-        out = rng.standard_normal(size=tuple(shape), dtype=np.float32)
+        out = rng.standard_normal(size=shape, dtype=np.float32)
+        scale = 1.0
     if min(shape, default=0) == 0:
-        return out
+        return out * np.float32(scale)
     power = 1.0
+    kernels: dict[float, np.ndarray] = {}
     for axis, (s, n) in enumerate(zip(sigma, shape)):
-        if s > 0:
-            kernel = _kernel(float(s))  # symmetric, so correlation is convolution
-            out = ndi.correlate1d(out, kernel, axis=axis, mode="wrap")
-            power *= _wrapped_kernel_power(kernel, n)
-    out *= np.float32(1.0 / np.sqrt(power))
+        if s <= 0:
+            continue
+        kernel = kernels.get(s)
+        if kernel is None:
+            kernel = kernels[s] = _kernel(s)
+        matrix = _circulant(kernel, n)
+        power *= float(np.sum(matrix[0].astype(float) ** 2))
+        if axis == 0:
+            out = (matrix @ out.reshape(n, -1)).reshape(shape)
+        elif axis == 1:
+            out = np.matmul(matrix, out)
+        else:
+            out = out.reshape(-1, n) @ matrix  # symmetric: equals matrix.T
+            out = out.reshape(shape)
+    out *= np.float32(scale / np.sqrt(power))
     return out
 
 

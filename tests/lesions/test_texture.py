@@ -40,3 +40,18 @@ def test_same_generator_state_same_bytes():
     a = band_limited_noise((9, 8, 7), np.array([1.5, 1.5, 0.5]), np.random.default_rng(5))
     b = band_limited_noise((9, 8, 7), np.array([1.5, 1.5, 0.5]), np.random.default_rng(5))
     assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("shape,sigma", [((23, 19, 17), (2.0, 2.0, 2.0)), ((30, 28, 5), (2.5, 2.5, 0.4)), ((4, 6, 3), (3.0, 1.0, 2.0))])
+def test_matrix_filter_is_scipys_periodic_filter(shape, sigma):
+    # the circulant products must be exactly the periodic Gaussian filter of the same noise
+    noise = band_limited_noise(shape, np.zeros(3), np.random.default_rng(9))  # unfiltered draws
+    if min(sigma) >= 1.0:
+        noise = (np.random.default_rng(9).random(size=shape, dtype=np.float32) - np.float32(0.5)) * np.float32(np.sqrt(12))
+    expected = noise.astype(float)
+    power = 1.0
+    for axis, s in enumerate(sigma):
+        expected = ndi.correlate1d(expected, _kernel(s), axis=axis, mode="wrap")
+        power *= _wrapped_kernel_power(_kernel(s), shape[axis])
+    got = band_limited_noise(shape, np.array(sigma), np.random.default_rng(9))
+    np.testing.assert_allclose(got, expected / np.sqrt(power), atol=2e-5 * np.abs(expected).max() / np.sqrt(power) + 1e-6)
