@@ -27,9 +27,18 @@ ZONE_FACTOR = 1.5
 
 def source_scale(r2_mm2: np.ndarray, zone_mm: float, strength: float) -> np.ndarray:
     """``h(r) / r = 1 - delta (1 - (r / R_z)^2)^2`` for squared radii ``r2_mm2`` (mm^2) in the zone."""
-    q = np.minimum(r2_mm2 * np.float32(1.0 / (zone_mm * zone_mm)), np.float32(1.0))
-    one_minus = np.float32(1.0) - q
-    return np.float32(1.0) - np.float32(strength) * one_minus * one_minus
+    return _scale_in_place(np.array(r2_mm2, dtype=np.float32), zone_mm, strength)
+
+
+def _scale_in_place(r2: np.ndarray, zone_mm: float, strength: float) -> np.ndarray:
+    """:func:`source_scale`, overwriting the float32 array ``r2`` (no temporaries)."""
+    r2 *= np.float32(1.0 / (zone_mm * zone_mm))
+    np.minimum(r2, np.float32(1.0), out=r2)
+    np.subtract(np.float32(1.0), r2, out=r2)
+    np.square(r2, out=r2)
+    r2 *= np.float32(-strength)
+    r2 += np.float32(1.0)
+    return r2
 
 
 def _squared_radius(d: list[np.ndarray], affine: np.ndarray) -> np.ndarray:
@@ -77,12 +86,13 @@ def displace(
     centre = [float(-o.ravel()[0]) for o in d]  # the centre's coordinates within the box
     if size >= 2**24 or not all(0.0 <= c <= n - 1 for c, n in zip(centre, shape)):
         raise ValueError(f"mass-effect box {shape} must hold the lesion centre and have < 2^24 voxels.")
-    scale = source_scale(_squared_radius(d, affine), zone_mm, strength)
+    scale = _scale_in_place(_squared_radius(d, affine), zone_mm, strength)
     strides = (shape[1] * shape[2], shape[2], 1)
     flat = np.zeros(shape, dtype=np.float32)
+    source = np.empty(shape, dtype=np.float32)
     for v in range(3):
         # nearest source voxel: floor(c + s (v - c) + 0.5), the source being >= 0
-        source = scale * d[v]
+        np.multiply(scale, d[v], out=source)
         source += np.float32(centre[v] + 0.5)
         np.floor(source, out=source)
         if strides[v] != 1:

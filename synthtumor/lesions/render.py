@@ -108,18 +108,19 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
                 volumes["vessels"] = vessels
             displace(volumes, np.asarray(spec.centre_mm), affine, touched, zone, spec.mass_effect)
         field = lesion_field(spec, affine, box)
-        allowed = organ[box] & ~tumor[box]
-        if vessels is not None:
-            allowed &= ~vessels[box]
+        blocked = tumor[box] | vessels[box] if vessels is not None else tumor[box].copy()
         if occupied is not None:
-            allowed &= ~occupied[box]
+            blocked |= occupied[box]
+        allowed = np.greater(organ[box], blocked)  # organ and not blocked
         clearance = spec.vessel_clearance_mm
         if vessels is not None and clearance > 0 and (zone or any(_intersects(box, m) for m in moved)):
             allowed &= _clear_of_vessels(vessels, box, clearance, spacing)
-        inside = (field.signed_mm <= 0) & allowed
-        alpha = np.where(allowed, field.alpha, np.float32(0.0))
+        inside = field.signed_mm <= 0
+        inside &= allowed
         delta = lesion_delta_hu(spec, field, spacing, prepared.parenchyma_median_hu)
-        image[box] += alpha * delta
+        delta *= field.alpha
+        delta *= allowed
+        image[box] += delta
         tumor[box] |= inside
         if zone:
             moved.append(touched)

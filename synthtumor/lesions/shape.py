@@ -83,18 +83,23 @@ def _combine(weights: np.ndarray, offsets: list[np.ndarray]) -> np.ndarray:
     return plane + np.float32(weights[2]) * offsets[2]
 
 
-def _quadratic(form: np.ndarray, d: list[np.ndarray]) -> np.ndarray:
-    """``sum_vw form[v, w] d_v d_w`` over broadcastable 1-D offsets ``d``, as a full float32 box.
+def _quadratic(forms: np.ndarray, d: list[np.ndarray]) -> np.ndarray:
+    """``sum_vw F[v, w] d_v d_w`` for each 3 x 3 form ``F`` in ``forms`` (k, 3, 3), over
+    broadcastable 1-D offsets ``d``: a float32 array (k, n0, n1, n2).
 
     Built from two planes and a third, so only two additions run over the whole box (against
-    a dozen for forming the three linear combinations and summing their squares).
+    a dozen for forming the three linear combinations and summing their squares), and all
+    forms share each numpy call.
     """
-    d0, d1, d2 = d
-    f = form.astype(np.float32)
-    xy = (f[0, 0] * d0 + np.float32(2.0) * f[0, 1] * d1) * d0 + f[1, 1] * (d1 * d1)
-    xz = (f[2, 2] * d2 + np.float32(2.0) * f[0, 2] * d0) * d2
+    f = np.asarray(forms, dtype=float).reshape(-1, 3, 3)
+    f = (f + np.transpose(f, (0, 2, 1))).astype(np.float32)  # 2 F_vw off the diagonal, symmetrised
+    coeff = f.reshape(-1, 9, 1, 1, 1)
+    d0, d1, d2 = (o[None] for o in d)
+    half = np.float32(0.5)  # the diagonal was doubled too
+    xy = (coeff[:, 0] * half * d0 + coeff[:, 1] * d1) * d0 + coeff[:, 4] * half * (d1 * d1)
+    xz = (coeff[:, 8] * half * d2 + coeff[:, 2] * d0) * d2
     out = xy + xz
-    out += (np.float32(2.0) * f[1, 2] * d1) * d2
+    out += (coeff[:, 5] * d1) * d2
     return out
 
 
@@ -242,24 +247,32 @@ def _perturbation(spec: TumorSpec, to_q: np.ndarray, d: list[np.ndarray]) -> np.
     coarse = [o[::steps[0], ::steps[1], ::steps[2]] for o in d]
     q = np.stack([_combine(to_q[a], coarse) for a in range(3)])
     values = _perturbation_at(spec, q / np.maximum(np.sqrt((q * q).sum(axis=0)), np.float32(1e-6)))
-    # separable linear interpolation: fine index j sits at coarse coordinate j / step; the last
-    # (full-size) pass runs along axis 0, whose takes copy whole contiguous planes
-    for axis in (2, 1, 0):
-        if steps[axis] == 1:
-            continue
-        lo, hi, w = _linear_table(shape[axis], steps[axis], values.shape[axis])
-        w = w.reshape([-1 if a == axis else 1 for a in range(3)])
-        values = np.take(values, lo, axis=axis) * (1 - w) + np.take(values, hi, axis=axis) * w
-    return values.astype(np.float32)
+    # separable linear interpolation, one matrix product per axis: fine index j sits at coarse
+    # coordinate j / step; the last (full-size) product runs along axis 0
+    if steps[2] > 1:
+        c0, c1, c2 = values.shape
+        values = (values.reshape(-1, c2) @ _interpolation_matrix(shape[2], steps[2], c2).T).reshape(c0, c1, shape[2])
+    if steps[1] > 1:
+        values = np.matmul(_interpolation_matrix(shape[1], steps[1], values.shape[1]), values)
+    if steps[0] > 1:
+        c0, n1, n2 = values.shape
+        values = (_interpolation_matrix(shape[0], steps[0], c0) @ values.reshape(c0, -1)).reshape(shape[0], n1, n2)
+    return np.ascontiguousarray(values, dtype=np.float32)
 
 
 @lru_cache(maxsize=512)
-def _linear_table(size: int, step: int, coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lower and upper coarse indices and weights for fine indices ``0..size-1`` (cached)."""
-    pos = np.arange(size, dtype=np.float32) / step
+def _interpolation_matrix(size: int, step: int, coarse: int) -> np.ndarray:
+    """(size, coarse) float32 linear-interpolation weights: fine index ``j`` at ``j / step`` (cached)."""
+    pos = np.arange(size) / step
     lo = np.minimum(pos.astype(np.intp), coarse - 1)
     hi = np.minimum(lo + 1, coarse - 1)
-    return lo, hi, (pos - lo).astype(np.float32)
+    weight = pos - lo
+    matrix = np.zeros((size, coarse))
+    np.add.at(matrix, (np.arange(size), lo), 1.0 - weight)
+    np.add.at(matrix, (np.arange(size), hi), weight)
+    matrix = matrix.astype(np.float32)
+    matrix.setflags(write=False)
+    return matrix
 
 
 def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice]) -> LesionField:
@@ -278,8 +291,18 @@ def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     radii = np.asarray(spec.radii_mm, dtype=float)
     to_q = (rot.T @ a3) / radii[:, None]  # q_a = u_a / r_a, u = R^T x the lesion-axis coordinates
     to_g = to_q / radii[:, None]  # g = q / r: rho grad(rho) in lesion axes
-    rho2 = _quadratic(to_q.T @ to_q, d)
-    g2 = _quadratic(to_g.T @ to_g, d)
+    grid = _grid(affine)
+    box_var = (VOXEL_BOX_STD * grid.spacing) ** 2
+    edge_var = (spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH) ** 2
+    exact_pv = not (grid.isotropic and grid.orthogonal)
+    forms = [to_q.T @ to_q, to_g.T @ to_g]
+    if exact_pv:
+        # a boundary normal's component along voxel axis v is (W d)_v / |grad|, W below; the
+        # partial-volume variance sum_v box_var[v] (W d)_v^2 / |grad|^2 is a quadratic form too
+        along = grid.axes.T @ rot @ to_g
+        forms.append(along.T @ (box_var[:, None] * along))
+    quadratics = _quadratic(np.stack(forms), d)
+    rho2, g2 = quadratics[0], quadratics[1]
     rho = np.sqrt(rho2)
     eps = np.float32(1e-12)
     ratio = rho2 + eps * np.float32(radii.min() ** 2)  # rho / |grad| (mm)
@@ -290,16 +313,10 @@ def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     surface += np.float32(1.0)
     signed = rho - surface
     signed *= ratio
-    grid = _grid(affine)
-    box_var = (VOXEL_BOX_STD * grid.spacing) ** 2
-    edge_var = (spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH) ** 2
-    if grid.isotropic and grid.orthogonal:  # the normal's squared components then sum to 1: pv is a constant
+    if not exact_pv:  # isotropic, orthogonal: the normal's squared components sum to 1, pv is a constant
         t = signed * np.float32(1.0 / np.sqrt(edge_var + box_var[0]))
     else:
-        # a boundary normal's component along voxel axis v is (W d)_v / |grad|, W below; the
-        # partial-volume variance sum_v box_var[v] (W d)_v^2 / |grad|^2 is a quadratic form too
-        along = grid.axes.T @ rot @ to_g
-        pv = _quadratic(along.T @ (box_var[:, None] * along), d)
+        pv = quadratics[2]
         pv /= g2
         pv += np.float32(edge_var)
         np.sqrt(pv, out=pv)

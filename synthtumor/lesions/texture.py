@@ -19,6 +19,8 @@ All random draws come from ``numpy.random.default_rng(spec.texture_seed)``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.special import erfc
 
@@ -35,15 +37,33 @@ _TRUNCATE = 2.5
 def _kernel(sigma: float) -> np.ndarray:
     """The Gaussian kernel scipy's ``gaussian_filter1d`` uses: cut at ``_TRUNCATE`` sigma, sum 1."""
     radius = int(_TRUNCATE * sigma + 0.5)
-    w = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    return w / w.sum()
+    x = np.arange(-radius, radius + 1, dtype=float)
+    w = np.exp(x * x * (-0.5 / (sigma * sigma)))
+    w /= w.sum()
+    return w
+
+
+@lru_cache(maxsize=1024)
+def _fold_index(radius: int, size: int) -> np.ndarray:
+    """Where each tap of a centred kernel of ``radius`` lands on a circle of ``size``."""
+    index = np.arange(-radius, radius + 1) % size
+    index.setflags(write=False)
+    return index
+
+
+@lru_cache(maxsize=512)
+def _circulant_index(size: int) -> np.ndarray:
+    """``(i - j) mod size`` for a ``size`` x ``size`` circulant matrix."""
+    index = np.arange(size)
+    out = (index[:, None] - index[None, :]) % size
+    out.setflags(write=False)
+    return out
 
 
 def _folded(kernel: np.ndarray, size: int) -> np.ndarray:
     """A centred ``kernel`` folded onto a circle of ``size``: ``folded[m]`` sums its weights at
     offsets congruent to ``m``, so a periodic filter is the circulant ``C[i, j] = folded[i - j]``."""
-    radius = kernel.size // 2
-    return np.bincount(np.arange(-radius, radius + 1) % size, weights=kernel, minlength=size)
+    return np.bincount(_fold_index(kernel.size // 2, size), weights=kernel, minlength=size)
 
 
 def _wrapped_kernel_power(kernel: np.ndarray, size: int) -> float:
@@ -52,14 +72,15 @@ def _wrapped_kernel_power(kernel: np.ndarray, size: int) -> float:
     That is the variance that a periodic (``mode="wrap"``) filter leaves of unit-variance
     white noise, exactly, including kernels longer than the axis.
     """
-    return float(np.sum(_folded(kernel, size) ** 2))
-
-
-def _circulant(kernel: np.ndarray, size: int) -> np.ndarray:
-    """The periodic filter along an axis of ``size`` as a symmetric float32 matrix."""
     folded = _folded(kernel, size)
-    index = np.arange(size)
-    return folded[(index[:, None] - index[None, :]) % size].astype(np.float32)
+    return float(folded @ folded)
+
+
+def _circulant(kernel: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """The periodic filter along an axis of ``size`` as a symmetric float32 matrix, and its
+    power (:func:`_wrapped_kernel_power`)."""
+    folded = _folded(kernel, size)
+    return folded.astype(np.float32)[_circulant_index(size)], float(folded @ folded)
 
 
 def band_limited_noise(
@@ -78,7 +99,8 @@ def band_limited_noise(
     loop, which more than pays for the zeros of the matrix on boxes of lesion size. The
     normalisation is exact for the discrete, folded kernel (:func:`_wrapped_kernel_power`).
     """
-    sigma = [float(v) for v in np.broadcast_to(np.asarray(sigma_vox, dtype=float), (len(shape),))]
+    sigma = np.asarray(sigma_vox, dtype=float).tolist()
+    sigma = sigma if isinstance(sigma, list) else [sigma] * len(shape)
     shape = tuple(int(n) for n in shape)
     if min(sigma) >= 1.0:
         out = rng.random(size=shape, dtype=np.float32)
@@ -97,8 +119,8 @@ def band_limited_noise(
         kernel = kernels.get(s)
         if kernel is None:
             kernel = kernels[s] = _kernel(s)
-        matrix = _circulant(kernel, n)
-        power *= float(np.sum(matrix[0].astype(float) ** 2))
+        matrix, axis_power = _circulant(kernel, n)
+        power *= axis_power
         if axis == 0:
             out = (matrix @ out.reshape(n, -1)).reshape(shape)
         elif axis == 1:
@@ -130,9 +152,11 @@ def lesion_delta_hu(
     rng = np.random.default_rng(spec.texture_seed)
     shape = field.signed_mm.shape
     texture = band_limited_noise(shape, look.texture_scale_mm / np.asarray(spacing), rng)
-    delta = np.float32(look.contrast_hu) + np.float32(look.texture_hu) * texture
-    depth = np.maximum(-field.signed_mm, 0.0)
+    delta = texture * np.float32(look.texture_hu)
+    delta += np.float32(look.contrast_hu)
     w = np.float32(look.rim_width_mm)
+    if look.pattern != "homogeneous":
+        depth = np.maximum(-field.signed_mm, np.float32(0.0))
 
     if look.pattern == "necrotic_core" and look.necrosis_fraction > 0:
         edge = field.rho_norm - np.float32(look.necrosis_fraction) + np.float32(0.08) * texture
@@ -161,4 +185,4 @@ def lesion_delta_hu(
         point = direction * rng.uniform(0, 0.7) * np.asarray(spec.radii_mm) @ np.asarray(spec.rotation).T
         dist2 = sum((field.offset_mm[a] - np.float32(point[a])) ** 2 for a in range(3))
         delta += np.float32(look.calcification_hu) * np.exp(-dist2 / np.float32(2 * 0.8**2))
-    return delta.astype(np.float32)
+    return delta.astype(np.float32, copy=False)
