@@ -166,8 +166,9 @@ def _valid(
 def _admitted(prepared: Prepared, subcapsular: bool, rules: PlacementRules) -> tuple[np.ndarray, np.ndarray, float]:
     """Blocks in decreasing order of the largest extent (mm) their distance bounds admit.
 
-    Returns ``(order, admits, half_voxel)``: block indices, the extents in that order
-    (decreasing), and half a voxel diagonal (mm). Cached on the preparation per rule set.
+    Returns ``(order, -admits, half_voxel)``: block indices, minus the extents in that order
+    (increasing, for bisection), and half a voxel diagonal (mm). Cached on the preparation per
+    rule set.
     """
     key = (subcapsular, rules.boundary_margin_mm, rules.vessel_clearance_mm, rules.min_gap_mm)
     orders = prepared.__dict__.setdefault("placement_orders", {})  # absent from older pickles
@@ -181,7 +182,7 @@ def _admitted(prepared: Prepared, subcapsular: bool, rules: PlacementRules) -> t
         admits = np.minimum(admits, prepared.block_dist_vessel_mm - (rules.vessel_clearance_mm + half_voxel))
         admits = np.minimum(admits, prepared.block_dist_occupied_mm - rules.min_gap_mm)
         order = np.argsort(-admits, kind="stable")
-        cached = orders[key] = (order, admits[order], half_voxel)
+        cached = orders[key] = (order, -admits[order], half_voxel)
     return cached
 
 
@@ -207,9 +208,9 @@ def draw_centre(
         rng: the random generator.
         weights: per-block location-prior weights (None: uniform).
     """
-    order, admits, half_voxel = _admitted(prepared, subcapsular, rules)
+    order, minus_admits, half_voxel = _admitted(prepared, subcapsular, rules)
     # the blocks whose bounds admit this extent (rounding at a tie is settled by _valid below)
-    n = int(np.searchsorted(-admits, -(extent_mm * (1 - 1e-9)), side="right"))
+    n = int(np.searchsorted(minus_admits, -(extent_mm * (1 - 1e-9)), side="right"))
     if n == 0:
         return None
     chosen = None

@@ -86,6 +86,7 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
     case = prepared.case
     affine = case.affine
     spacing = np.asarray(case.spacing)
+    voxel_ml = case.voxel_volume_ml
     own = (lambda a: a) if inplace else (lambda a: a.copy())
     image = own(case.image)
     organ = own(prepared.organ)
@@ -125,7 +126,7 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
         if zone:
             moved.append(touched)
         count = int(inside.sum())
-        rendered[index] = RenderedLesion(count, count * case.voxel_volume_ml, tuple((s.start, s.stop) for s in touched))
+        rendered[index] = RenderedLesion(count, count * voxel_ml, tuple((s.start, s.stop) for s in touched))
     out = Case.trusted(
         image=image, affine=case.affine, case_id=case.case_id, organ=organ,
         vessels=vessels if (case.vessels is not None or prepared.vessel_source != "none") else None,
