@@ -17,12 +17,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthtumor.lesions.shape import voxel_offsets
+from synthtumor.lesions.shape import _grid, voxel_offsets
 
-__all__ = ["ZONE_FACTOR", "displace", "source_scale"]
+__all__ = ["ZONE_FACTOR", "displace", "source_scale", "zone_box"]
 
 #: The mass-effect zone's radius as a multiple of the lesion's maximum extent.
 ZONE_FACTOR = 1.5
+
+
+def zone_box(centre_mm, zone_mm: float, affine: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
+    """The voxel box holding the zone: the ball of radius ``zone_mm`` (mm) around the centre.
+
+    A world ball of radius ``R`` spans ``R |row_v(A^-1)|`` voxels either side along voxel axis
+    ``v``; the box is cut to the volume.
+    """
+    grid = _grid(affine)
+    centre = grid.inverse[:3, :3] @ np.asarray(centre_mm, dtype=float) + grid.inverse[:3, 3]
+    half = zone_mm * grid.row_norms
+    lo = np.maximum(np.floor(centre - half).astype(int), 0)
+    hi = np.maximum(np.minimum(np.ceil(centre + half).astype(int) + 1, shape), lo)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))  # type: ignore[return-value]
 
 
 def source_scale(r2_mm2: np.ndarray, zone_mm: float, strength: float) -> np.ndarray:

@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 
 from synthtumor.anatomy import Prepared
 from synthtumor.case import Case
-from synthtumor.lesions.mass_effect import ZONE_FACTOR, displace
+from synthtumor.lesions.mass_effect import ZONE_FACTOR, displace, zone_box
 from synthtumor.lesions.shape import lesion_box, lesion_field
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.lesions.texture import lesion_delta_hu
@@ -107,7 +107,8 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
             volumes = {"image": image, "organ": organ, "tumor": tumor}
             if vessels is not None:
                 volumes["vessels"] = vessels
-            displace(volumes, np.asarray(spec.centre_mm), affine, touched, zone, spec.mass_effect)
+            ball = zone_box(spec.centre_mm, zone, affine, case.shape)  # inside `touched`
+            displace(volumes, np.asarray(spec.centre_mm), affine, ball, zone, spec.mass_effect)
         field = lesion_field(spec, affine, box)
         blocked = tumor[box] | vessels[box] if vessels is not None else tumor[box].copy()
         if occupied is not None:

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from synthtumor.generators.heuristic import random_rotation
-from synthtumor.lesions.mass_effect import displace, source_scale
+from synthtumor.lesions.mass_effect import displace, source_scale, zone_box
 
 
 def _scene(spacing, oblique, seed=0):
@@ -94,3 +94,15 @@ def test_zero_strength_changes_nothing():
     assert volumes["image"].tobytes() == image.tobytes()
     for name in masks:
         assert (volumes[name] == masks[name]).all()
+
+
+@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), True), ((0.8, 0.8, 3.0), "sheared")])
+def test_zone_box_holds_the_zone_ball(spacing, oblique):
+    affine, image, _, centre = _scene(spacing, oblique)
+    zone = 14.0
+    box = zone_box(centre, zone, affine, image.shape)
+    grid = np.stack(np.meshgrid(*[np.arange(n) for n in image.shape], indexing="ij"), axis=-1).reshape(-1, 3)
+    world = grid @ affine[:3, :3].T + affine[:3, 3]
+    inside_ball = np.linalg.norm(world - centre, axis=1) < zone
+    in_box = np.all([(grid[:, v] >= box[v].start) & (grid[:, v] < box[v].stop) for v in range(3)], axis=0)
+    assert inside_ball.any() and not (inside_ball & ~in_box).any()

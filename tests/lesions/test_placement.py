@@ -37,3 +37,54 @@ def test_all_blocks_and_batches_agree_with_pairwise_distances():
         ok &= np.linalg.norm(centres - other.centre_mm, axis=1) >= need
     np.testing.assert_array_equal(every, ok)
     assert 0 < every.sum() < len(centres)
+
+
+def _static_ok(prepared, extent, subcapsular, rules):
+    need_boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
+    return (prepared.block_dist_boundary_mm >= need_boundary) \
+        & (prepared.block_dist_vessel_mm >= extent + rules.vessel_clearance_mm + prepared.voxel_half_diagonal_mm) \
+        & (prepared.block_dist_occupied_mm >= extent + rules.min_gap_mm)
+
+
+def test_admitted_prefix_is_exactly_the_blocks_whose_bounds_hold():
+    prepared = HeuristicGenerator.from_preset("liver_metastasis").prepare(blob_case())
+    rules = PlacementRules(boundary_margin_mm=3.0, vessel_clearance_mm=1.5, min_gap_mm=2.0)
+    for subcapsular in (False, True):
+        order, minus_admits, _ = placement._admitted(prepared, subcapsular, rules)
+        assert np.all(np.diff(minus_admits) >= 0)
+        for extent in (0.5, 2.0, 4.0, 7.5, 12.0, 40.0):
+            n = int(np.searchsorted(minus_admits, -extent * (1 - 1e-9), side="right"))
+            prefix = np.zeros(len(order), bool)
+            prefix[order[:n]] = True
+            np.testing.assert_array_equal(prefix, _static_ok(prepared, extent, subcapsular, rules))
+
+
+def test_draws_are_valid_and_cover_the_valid_blocks():
+    # every drawn centre's block passes every rule, and the draws reach all over the valid set
+    prepared = HeuristicGenerator.from_preset("liver_metastasis").prepare(blob_case())
+    rules = PlacementRules(min_gap_mm=2.0)
+    rng = np.random.default_rng(3)
+    placed = [PlacedLesion(prepared.block_centres_mm[0], 5.0, 0.0)]
+    pairs = placement._pair_limits(placed, 3.0, 0.0, rules, prepared.block_half_diagonal_mm)
+    valid = placement._valid(prepared, None, 3.0, 0.0, False, rules, pairs, prepared.voxel_half_diagonal_mm)
+    hits = set()
+    for _ in range(400):
+        centre = placement.draw_centre(prepared, 3.0, 0.0, False, rules, placed, rng)
+        block = int(np.argmin(np.linalg.norm(prepared.block_centres_mm - centre, axis=1)))
+        assert valid[block]
+        hits.add(block)
+    assert len(hits) > 0.5 * min(400, valid.sum())
+
+
+def test_no_room_is_none_and_orders_survive_attach_and_old_pickles():
+    import pickle
+
+    prepared = HeuristicGenerator.from_preset("liver_metastasis").prepare(blob_case())
+    rules = PlacementRules()
+    assert placement.draw_centre(prepared, 1e4, 0.0, False, rules, [], np.random.default_rng(0)) is None
+    placement._admitted(prepared, False, rules)
+    same = prepared.attach(prepared.case)
+    assert same.placement_orders is prepared.placement_orders  # sorted once per preparation
+    old = pickle.loads(pickle.dumps(prepared))
+    del old.__dict__["placement_orders"]  # as pickled by a version without the cache
+    assert placement.draw_centre(old, 3.0, 0.0, False, rules, [], np.random.default_rng(0)) is not None
