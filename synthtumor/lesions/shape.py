@@ -19,6 +19,7 @@ term being the standard deviation of a box of width ``s_a`` (the voxel) along ax
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -192,19 +193,22 @@ def _perturbation_terms(shape_seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
     """
     rng = np.random.default_rng(shape_seed)
     k = int(rng.integers(2, 7))
-    normals = rng.standard_normal((k + 6, 3))
-    uniforms = rng.random(2 * k + 12)
-    coeffs = rng.standard_normal(6)
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    weights = 0.3 + 0.7 * uniforms[:k]  # U(0.3, 1)
-    kappas = 4.0 + 6.0 * uniforms[k:2 * k]  # U(4, 10)
-    wave_lengths = 1.0 + 2.0 * uniforms[2 * k:2 * k + 6]  # |k_m| ~ U(1, 3)
-    phases = 2.0 * np.pi * uniforms[2 * k + 6:]  # U(0, 2 pi)
-    matrix = np.concatenate([normals[:k] * kappas[:, None], normals[k:] * wave_lengths[:, None]])
-    bias = np.concatenate([-kappas, phases])
-    terms = np.concatenate([weights / max(1.0, weights.sum()), coeffs / np.abs(coeffs).sum()])
-    arrays = (matrix.astype(np.float32), bias.astype(np.float32)[:, None], terms.astype(np.float32))
-    for array in arrays:  # shared through the cache
+    normals = rng.standard_normal(3 * (k + 6) + 6).tolist()  # k lobe, 6 wave directions; 6 coefficients
+    u = rng.random(2 * k + 12).tolist()
+    weights = [0.3 + 0.7 * w for w in u[:k]]  # U(0.3, 1)
+    kappas = [4.0 + 6.0 * w for w in u[k:2 * k]]  # U(4, 10)
+    lengths = kappas + [1.0 + 2.0 * w for w in u[2 * k:2 * k + 6]]  # |k_m| ~ U(1, 3)
+    biases = [-kappa for kappa in kappas] + [2.0 * math.pi * w for w in u[2 * k + 6:]]  # phi_m ~ U(0, 2 pi)
+    coeffs = normals[-6:]
+    terms = [w / max(1.0, sum(weights)) for w in weights] + [c / sum(map(abs, coeffs)) for c in coeffs]
+    rows = []  # per term: M_j (3), b_j, c_j
+    for j in range(k + 6):
+        x, y, z = normals[3 * j:3 * j + 3]
+        scale = lengths[j] / math.sqrt(x * x + y * y + z * z)
+        rows.append((x * scale, y * scale, z * scale, biases[j], terms[j]))
+    table = np.array(rows, dtype=np.float32)
+    arrays = (table[:, :3], table[:, 3:4], np.ascontiguousarray(table[:, 4]))
+    for array in (table, arrays[2]):  # shared through the cache
         array.setflags(write=False)
     return (*arrays, k)
 
@@ -268,8 +272,9 @@ def _interpolation_matrix(size: int, step: int, coarse: int) -> np.ndarray:
     hi = np.minimum(lo + 1, coarse - 1)
     weight = pos - lo
     matrix = np.zeros((size, coarse))
-    np.add.at(matrix, (np.arange(size), lo), 1.0 - weight)
-    np.add.at(matrix, (np.arange(size), hi), weight)
+    rows = np.arange(size)
+    matrix[rows, lo] = 1.0 - weight
+    matrix[rows, hi] += weight  # one (row, column) pair per row: no repeated index
     matrix = matrix.astype(np.float32)
     matrix.setflags(write=False)
     return matrix
