@@ -10,6 +10,7 @@ same test. Voxels outside every lesion's box are bit-identical to the input.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -50,16 +51,49 @@ def _intersects(a: tuple[slice, ...], b: tuple[slice, ...]) -> bool:
     return all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b))
 
 
-def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm: float, spacing: np.ndarray) -> np.ndarray:
-    """Exact check on a box: True where the nearest vessel voxel is >= clearance_mm away."""
-    grow = np.ceil(clearance_mm / spacing).astype(int) + 1
+@lru_cache(maxsize=64)
+def _ball_offsets(radius_mm: float, metric_bytes: bytes) -> np.ndarray:
+    """Voxel offsets ``o`` (k, 3) with ``|A o| < radius_mm``, ``A^T A`` given as raw float64 bytes."""
+    metric = np.frombuffer(metric_bytes, dtype=float).reshape(3, 3)
+    reach = np.ceil(radius_mm * np.sqrt(np.diag(np.linalg.inv(metric)))).astype(int)  # per-axis bound
+    grids = np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij")
+    offsets = np.stack([g.ravel() for g in grids], axis=1)
+    lengths2 = np.einsum("ij,jk,ik->i", offsets, metric, offsets)
+    return offsets[lengths2 < radius_mm * radius_mm]
+
+
+#: Above this many ball offsets the exact check uses a distance transform instead of shifts.
+_MAX_SHIFTS = 125
+
+
+def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm: float, affine: np.ndarray) -> np.ndarray:
+    """Exact check on a box: True where no vessel voxel lies closer than ``clearance_mm``.
+
+    A voxel is too close when a vessel voxel sits within the (anisotropic, possibly sheared)
+    ball of that radius: the vessel mask dilated by the ball's voxel offsets, one shifted OR
+    per offset on small balls (a few dozen at 1-2 mm clearance), a distance transform on
+    large ones.
+    """
+    a3 = np.asarray(affine, dtype=float)[:3, :3]
+    metric = a3.T @ a3
+    offsets = _ball_offsets(float(clearance_mm), np.ascontiguousarray(metric).tobytes())
+    grow = np.abs(offsets).max(axis=0) if len(offsets) else np.zeros(3, int)
+    shape = tuple(s.stop - s.start for s in box)
     big = tuple(slice(max(s.start - g, 0), min(s.stop + g, n)) for s, g, n in zip(box, grow, vessels.shape))
     region = vessels[big]
     if not region.any():
-        return np.ones(tuple(s.stop - s.start for s in box), dtype=bool)
-    dist = ndi.distance_transform_edt(~region, sampling=spacing)
-    inner = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(box, big))
-    return dist[inner] >= clearance_mm
+        return np.ones(shape, dtype=bool)
+    padded = np.zeros(tuple(n + 2 * g for n, g in zip(shape, grow)), dtype=bool)
+    padded[tuple(slice(b.start - s.start + g, b.stop - s.start + g) for b, s, g in zip(big, box, grow))] = region
+    if len(offsets) > _MAX_SHIFTS:
+        spacing = np.sqrt(np.diag(metric))
+        dist = ndi.distance_transform_edt(~padded, sampling=spacing) if np.allclose(metric, np.diag(spacing**2)) else None
+        if dist is not None:
+            return dist[tuple(slice(g, g + n) for g, n in zip(grow, shape))] >= clearance_mm
+    near = np.zeros(shape, dtype=bool)
+    for o in offsets:
+        near |= padded[tuple(slice(g + d, g + d + n) for g, d, n in zip(grow, o, shape))]
+    return ~near
 
 
 def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool = False) -> RenderResult:
@@ -116,7 +150,7 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
         allowed = np.greater(organ[box], blocked)  # organ and not blocked
         clearance = spec.vessel_clearance_mm
         if vessels is not None and clearance > 0 and (zone or any(_intersects(box, m) for m in moved)):
-            allowed &= _clear_of_vessels(vessels, box, clearance, spacing)
+            allowed &= _clear_of_vessels(vessels, box, clearance, affine)
         inside = field.signed_mm <= 0
         inside &= allowed
         delta = lesion_delta_hu(spec, field, spacing, prepared.parenchyma_median_hu)
