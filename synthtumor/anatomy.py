@@ -23,7 +23,7 @@ from synthtumor.errors import InvalidCaseError
 
 __all__ = ["Prepared", "prepare_case", "vessels_from_hu", "PARENCHYMA_VESSEL_MARGIN_MM"]
 
-#: Parenchyma statistics ignore voxels this close to a vessel or tumour (mm).
+#: Parenchyma statistics ignore voxels this close to a vessel or tumour (mm, along each axis).
 PARENCHYMA_VESSEL_MARGIN_MM = 3.0
 #: HU-threshold vessels: at least this many HU above the parenchyma median ...
 VESSEL_MIN_EXCESS_HU = 40.0
@@ -180,9 +180,13 @@ def _parenchyma_stats(case: Case, exclude: np.ndarray | None) -> tuple[float, fl
     assert organ is not None
     parenchyma = organ
     if exclude is not None and exclude.any():
-        margin = np.maximum(1, np.ceil(PARENCHYMA_VESSEL_MARGIN_MM / np.array(case.spacing))).astype(int)
+        spacing = np.array(case.spacing)
+        margin = np.maximum(1, np.ceil(PARENCHYMA_VESSEL_MARGIN_MM / spacing)).astype(int)
         box = _bbox(organ, margin)
-        near = ndi.binary_dilation(exclude[box], structure=_ellipsoid_struct(margin))
+        # within the margin of an excluded voxel along every axis: a cube of half-width
+        # ceil(margin / spacing) voxels, a separable maximum filter (a tenth of the time of a
+        # ball's dilation or a distance transform on a liver's box; these are only statistics)
+        near = ndi.maximum_filter(exclude[box], size=tuple(2 * margin + 1))
         parenchyma = organ.copy()
         parenchyma[box] &= ~near
         if parenchyma.sum() < 0.1 * organ.sum():  # dense vessels: fall back to the organ
@@ -195,16 +199,17 @@ def _parenchyma_stats(case: Case, exclude: np.ndarray | None) -> tuple[float, fl
     return median, mad
 
 
-def _ellipsoid_struct(radius: np.ndarray) -> np.ndarray:
-    grids = np.ogrid[tuple(slice(-r, r + 1) for r in radius)]
-    return sum((g / max(r, 1)) ** 2 for g, r in zip(grids, radius)) <= 1.0
-
-
 def _bbox(mask: np.ndarray, margin) -> tuple[slice, ...]:
-    coords = np.argwhere(mask)
-    lo = np.maximum(coords.min(axis=0) - margin, 0)
-    hi = np.minimum(coords.max(axis=0) + margin + 1, mask.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    """The box of ``mask``'s True voxels grown by ``margin`` voxels (from the per-axis
+    projections: one pass per axis instead of listing every voxel)."""
+    margin = np.broadcast_to(np.asarray(margin), (mask.ndim,))
+    out = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=others))
+        lo, hi = (int(hits[0]), int(hits[-1]) + 1) if hits.size else (0, 0)
+        out.append(slice(max(lo - int(margin[axis]), 0), min(hi + int(margin[axis]), mask.shape[axis])))
+    return tuple(out)
 
 
 def _pool(mask: np.ndarray, step: np.ndarray, mode: str) -> np.ndarray:
