@@ -19,7 +19,7 @@ import numpy as np
 
 from synthtumor.lesions.shape import _grid, voxel_offsets
 
-__all__ = ["ZONE_FACTOR", "displace", "source_scale", "zone_box"]
+__all__ = ["ZONE_FACTOR", "displace", "moving_radius", "source_scale", "zone_box"]
 
 #: The mass-effect zone's radius as a multiple of the lesion's maximum extent.
 ZONE_FACTOR = 1.5
@@ -37,6 +37,29 @@ def zone_box(centre_mm, zone_mm: float, affine: np.ndarray, shape: tuple[int, ..
     lo = np.maximum(np.floor(centre - half).astype(int), 0)
     hi = np.maximum(np.minimum(np.ceil(centre + half).astype(int) + 1, shape), lo)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))  # type: ignore[return-value]
+
+
+def moving_radius(zone_mm: float, strength: float, affine: np.ndarray) -> float:
+    """The radius (mm) beyond which no voxel changes: 0 when none does.
+
+    A voxel at distance ``r`` moves by ``u(r) = r delta (1 - (r / R_z)^2)^2`` mm, at most
+    ``u(r) |row_v(A^-1)|`` voxels along voxel axis ``v``; while that stays below 0.45 voxel
+    (0.5 less a margin for float32 rounding) its nearest source is itself. ``u`` rises to its
+    maximum at ``R_z / sqrt 5`` and falls to 0 at ``R_z``; the outer root of
+    ``u(r) = 0.45 / max_v |row_v(A^-1)|`` is found by bisection.
+    """
+    tolerance = 0.45 / float(_grid(affine).row_norms.max())
+
+    def moved(r: float) -> float:
+        return r * strength * (1.0 - (r / zone_mm) ** 2) ** 2
+
+    lo, hi = zone_mm / np.sqrt(5.0), zone_mm
+    if moved(lo) <= tolerance:
+        return 0.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if moved(mid) > tolerance else (lo, mid)
+    return float(hi)
 
 
 def source_scale(r2_mm2: np.ndarray, zone_mm: float, strength: float) -> np.ndarray:
@@ -92,6 +115,12 @@ def displace(
         zone_mm: zone radius (mm).
         strength: ``delta`` in [0, 1).
     """
+    reach = moving_radius(zone_mm, strength, affine)
+    if reach == 0.0:
+        return
+    # only voxels within `reach` can move: cut the box to that ball's box
+    ball = zone_box(centre_mm, reach, affine, tuple(s.stop for s in box))
+    box = tuple(slice(max(a.start, b.start), max(min(a.stop, b.stop), max(a.start, b.start))) for a, b in zip(box, ball))
     d = voxel_offsets(centre_mm, affine, box)
     shape = tuple(s.stop - s.start for s in box)
     size = int(np.prod(shape))

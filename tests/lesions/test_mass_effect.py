@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from synthtumor.generators.heuristic import random_rotation
-from synthtumor.lesions.mass_effect import displace, source_scale, zone_box
+from synthtumor.lesions.mass_effect import displace, moving_radius, source_scale, zone_box
 
 
 def _scene(spacing, oblique, seed=0):
@@ -106,3 +106,22 @@ def test_zone_box_holds_the_zone_ball(spacing, oblique):
     inside_ball = np.linalg.norm(world - centre, axis=1) < zone
     in_box = np.all([(grid[:, v] >= box[v].start) & (grid[:, v] < box[v].stop) for v in range(3)], axis=0)
     assert inside_ball.any() and not (inside_ball & ~in_box).any()
+
+
+@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), True), ((0.8, 0.8, 3.0), "sheared")])
+@pytest.mark.parametrize("zone,strength", [(18.0, 0.25), (30.0, 0.1), (8.0, 0.05), (6.0, 0.02)])
+def test_nothing_beyond_the_moving_radius_moves(spacing, oblique, zone, strength):
+    # the float64 reference's nearest source is the voxel itself wherever r >= moving_radius
+    affine, image, masks, centre = _scene(spacing, oblique)
+    reach = moving_radius(zone, strength, affine)
+    box = (slice(0, 70), slice(0, 64), slice(0, 40))
+    moved_image, _ = reference(image, masks, centre, affine, box, zone, strength)
+    grids = np.stack(np.meshgrid(*[np.arange(n) for n in image.shape], indexing="ij")).reshape(3, -1)
+    dist = np.linalg.norm(affine[:3, :3] @ grids + affine[:3, 3:4] - centre[:, None], axis=0).reshape(image.shape)
+    assert not (moved_image != image)[dist >= reach].any()
+    if reach == 0.0:  # nothing moves at all: displace leaves every byte
+        volumes = {"image": image.copy()}
+        displace(volumes, centre, affine, box, zone, strength)
+        assert volumes["image"].tobytes() == image.tobytes()
+    else:
+        assert reach < zone and (moved_image != image).any()
