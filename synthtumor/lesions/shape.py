@@ -249,8 +249,13 @@ def _perturbation(spec: TumorSpec, to_q: np.ndarray, d: list[np.ndarray]) -> np.
     # per axis: exact below 12 voxels, else about _COARSE_POINTS points across
     steps = [max(1, -(-n // _COARSE_POINTS)) if n >= 12 else 1 for n in shape]
     coarse = [o[::steps[0], ::steps[1], ::steps[2]] for o in d]
-    q = np.stack([_combine(to_q[a], coarse) for a in range(3)])
-    values = _perturbation_at(spec, q / np.maximum(np.sqrt((q * q).sum(axis=0)), np.float32(1e-6)))
+    coords = np.empty((3, coarse[0].size, coarse[1].size, coarse[2].size), dtype=np.float32)
+    for axis in range(3):  # the coarse points' voxel offsets, broadcast
+        coords[axis] = coarse[axis]
+    q = (to_q.astype(np.float32) @ coords.reshape(3, -1)).reshape(coords.shape)
+    norm = np.sqrt(np.einsum("a...,a...->...", q, q))
+    q /= np.maximum(norm, np.float32(1e-6), out=norm)
+    values = _perturbation_at(spec, q)
     # separable linear interpolation, one matrix product per axis: fine index j sits at coarse
     # coordinate j / step; the last (full-size) product runs along axis 0
     if steps[2] > 1:
