@@ -292,7 +292,7 @@ def prepare_case(case: Case, *, block_mm: float = 2.0, use_hu_vessels: bool = Tr
         block_mm=float(block_mm),
         block_origin=origin,
         block_step=step,
-        block_centres_mm=centres_mm.astype(np.float64),
+        block_centres_mm=np.ascontiguousarray(centres_mm, dtype=np.float64),  # rows gathered per draw
         block_dist_boundary_mm=np.maximum(d_boundary[index] - slack, 0.0),
         block_dist_vessel_mm=np.maximum(_capped(d_vessel[index], to_edge, vessels, box) - slack, 0.0),
         block_dist_occupied_mm=np.maximum(_capped(d_occupied[index], to_edge, tumor_or_avoid, box) - slack, 0.0),

@@ -9,7 +9,7 @@ Sampling laws (one call; all draws from the ``rng`` passed in, in a fixed order)
   orientation uniform on SO(3) (a normalised Gaussian quaternion); ``lobulation``,
   ``irregularity`` and ``edge_width_mm`` from their ``U(a, b)``; subcapsular with probability
   ``subcapsular_prob``; mass effect ``U(mass_effect_strength)`` when the equivalent radius is
-  at least ``mass_effect_min_radius_mm``, else 0; shape and texture seeds ``U{0..2^31-1}``;
+  at least ``mass_effect_min_radius_mm``, else 0; shape and texture seeds ``U{0..2^31-2}``;
 * appearance in the case's phase: pattern by weight; contrast ``U(contrast_hu)`` or
   ``U(target_hu) - parenchyma median``; texture amplitude ``U(texture) * noise sigma``; the rest
   as :class:`~synthtumor.generators.config.AppearanceLaw` says;
@@ -147,7 +147,7 @@ class HeuristicGenerator(LesionGenerator):
                 edge = _u(rng, member.edge_width_mm)
                 subcapsular = bool(rng.random() < rules.subcapsular_prob)
                 strength = _u(rng, member.mass_effect_strength)
-                seeds = rng.integers(0, _MAX_SEED, size=2)
+                seeds = (rng.random(2) * _MAX_SEED).astype(np.int64)  # U{0..2^31-2}, one cheap draw
                 intensity = draw_intensity(member.law_for(phase), rng, prepared.noise_sigma_hu,
                                            prepared.parenchyma_median_hu)
                 centre = None

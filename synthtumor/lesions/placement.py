@@ -119,14 +119,14 @@ def _pair_limits(
     if not placed:
         return None
     others = np.array([o.centre_mm for o in placed], dtype=float)
-    other_extent = np.array([o.extent_mm for o in placed])
-    other_zone = np.array([o.zone_mm for o in placed])
-    need = np.maximum(zone + other_extent, other_zone + extent)
-    if not rules.allow_confluent:
-        need = np.maximum(need, extent + other_extent + rules.min_gap_mm)
-    # the drawn centre may sit half a block diagonal from its block centre
-    need = np.where(need > 0, need + half_block, 0.0)
-    return others, need * need
+    need = []
+    for o in placed:
+        n = max(zone + o.extent_mm, o.zone_mm + extent)
+        if not rules.allow_confluent:
+            n = max(n, extent + o.extent_mm + rules.min_gap_mm)
+        # the drawn centre may sit half a block diagonal from its block centre
+        need.append((n + half_block) ** 2 if n > 0 else 0.0)
+    return others, np.array(need)
 
 
 def _valid(
@@ -216,7 +216,7 @@ def draw_centre(
     chosen = None
     pairs = _pair_limits(placed, extent_mm, zone_mm, rules, prepared.block_half_diagonal_mm)
     for size in _BATCHES:  # small batches first: the first draw is usually valid
-        idx = order[rng.integers(0, n, size=size)]
+        idx = order[(rng.random(size) * n).astype(np.intp)]  # uniform on 0..n-1
         ok = _valid(prepared, idx, extent_mm, zone_mm, subcapsular, rules, pairs, half_voxel)
         if weights is not None:
             ok &= rng.random(size) * weights.max() < weights[idx]
