@@ -101,8 +101,10 @@ def displace(
 
     As the affine is linear, the source of voxel ``v`` is ``c + s (v - c)`` in voxel
     coordinates (``c`` the centre's, ``s = h(r) / r``, exactly 1 outside the zone), a convex
-    combination of ``c`` and ``v`` and so inside the box. Sources are rounded once, as a flat
-    index into the box (float32 arithmetic is exact for boxes under 2^24 voxels), and every
+    combination of ``c`` and ``v`` and so inside the box when the centre is (where a crop or the
+    volume's edge cuts the zone off the centre, sources past the edge take the edge voxel).
+    Sources are rounded once, as a flat index into the box (float32 arithmetic, exact for boxes
+    under 2^24 voxels; float64 above), and every
     volume is gathered from a contiguous copy of its box; boolean volumes travel packed as the
     bits of one byte. Outside the zone each voxel is its own source: its value is rewritten
     unchanged.
@@ -111,7 +113,7 @@ def displace(
         volumes: full-size arrays, changed in place within the zone (any dtype).
         centre_mm: lesion centre (world RAS, mm).
         affine: voxel-to-world affine.
-        box: a voxel box holding the zone and the centre (voxels outside it are not moved).
+        box: a voxel box holding the zone (voxels outside it are not moved).
         zone_mm: zone radius (mm).
         strength: ``delta`` in [0, 1).
     """
@@ -127,19 +129,22 @@ def displace(
     if size == 0:
         return
     centre = [float(-o.ravel()[0]) for o in d]  # the centre's coordinates within the box
-    if size >= 2**24 or not all(0.0 <= c <= n - 1 for c, n in zip(centre, shape)):
-        raise ValueError(f"mass-effect box {shape} must hold the lesion centre and have < 2^24 voxels.")
     scale = _scale_in_place(_squared_radius(d, affine), zone_mm, strength)
     strides = (shape[1] * shape[2], shape[2], 1)
-    flat = np.zeros(shape, dtype=np.float32)
-    source = np.empty(shape, dtype=np.float32)
+    exact = np.float32 if size < 2**24 else np.float64  # integers up to the size are exact
+    flat = np.zeros(shape, dtype=exact)
+    source = np.empty(shape, dtype=exact)
     for v in range(3):
-        # nearest source voxel: floor(c + s (v - c) + 0.5), the source being >= 0
+        # nearest source voxel: floor(c + s (v - c) + 0.5)
         np.multiply(scale, d[v], out=source)
-        source += np.float32(centre[v] + 0.5)
+        source += exact(centre[v] + 0.5)
         np.floor(source, out=source)
+        if not 0.0 <= centre[v] <= shape[v] - 1:
+            # the centre lies beyond the box (a crop or the volume's edge cut the zone): a source
+            # past the edge takes the edge voxel
+            np.clip(source, 0, shape[v] - 1, out=source)
         if strides[v] != 1:
-            source *= np.float32(strides[v])
+            source *= exact(strides[v])
         flat += source
     nearest = flat.astype(np.intp).ravel()
 
