@@ -26,7 +26,6 @@ from monai.data import CacheDataset, DataLoader
 from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
-    LoadImaged,
     Orientationd,
     RandCropByPosNegLabeld,
     ScaleIntensityRanged,
@@ -36,6 +35,7 @@ from synthtumor.commands.phantom_cohort import write_phantom_cohort
 from synthtumor.generators import HeuristicGenerator
 from synthtumor.io import load_dataset
 from synthtumor.phantom import PhantomConfig
+from synthtumor.train_seg.data import _load_images  # LoadImaged without MONAI's GPU-decoder notices
 from synthtumor.transforms import PrepareLesionSynthesisd, RandLesionCropd, RandLesionSynthesisd
 
 KEYS = ("image", "label")
@@ -44,7 +44,7 @@ ROI = (96, 96, 96)
 
 def pipeline(kind: str) -> Compose:
     generator = HeuristicGenerator.from_preset("liver_metastasis")
-    head = [LoadImaged(KEYS), EnsureChannelFirstd(KEYS), Orientationd(KEYS, axcodes="RAS"),
+    head = [_load_images(KEYS), EnsureChannelFirstd(KEYS), Orientationd(KEYS, axcodes="RAS", labels=None),
             PrepareLesionSynthesisd(KEYS, phase="portal")]
     scale = ScaleIntensityRanged("image", a_min=-200, a_max=300, b_min=0, b_max=1, clip=True)
     crop = RandCropByPosNegLabeld(KEYS, label_key="label", spatial_size=ROI, pos=1, neg=1, num_samples=1)
