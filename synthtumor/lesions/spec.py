@@ -101,10 +101,17 @@ class TumorSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "centre_mm", tuple(float(v) for v in self.centre_mm))
         object.__setattr__(self, "radii_mm", tuple(float(v) for v in self.radii_mm))
-        rot = np.asarray(self.rotation, dtype=float)
-        if rot.shape != (3, 3) or not np.abs(rot @ rot.T - np.eye(3)).max() <= 1e-5:  # 6-decimal manifests pass
+        try:  # plain Python: a 3 x 3 check costs a few microseconds this way, tens through numpy
+            rot = tuple(tuple(float(v) for v in row) for row in self.rotation)
+        except (TypeError, ValueError):
+            rot = ()
+        orthonormal = len(rot) == 3 and all(len(row) == 3 for row in rot) and all(
+            abs(sum(a * b for a, b in zip(rot[i], rot[j])) - (i == j)) <= 1e-5  # 6-decimal manifests pass
+            for i in range(3) for j in range(i, 3)
+        )
+        if not orthonormal:
             raise ConfigError("rotation must be a 3 x 3 orthonormal matrix.")
-        object.__setattr__(self, "rotation", tuple(tuple(float(v) for v in row) for row in rot))
+        object.__setattr__(self, "rotation", rot)
         if len(self.centre_mm) != 3 or len(self.radii_mm) != 3 or min(self.radii_mm) <= 0:
             raise ConfigError(f"a lesion needs 3 centre coordinates and 3 positive radii, got {self.radii_mm}.")
         if isinstance(self.intensity, dict):
