@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from synthtumor.generators.config import GeneratorConfig, load_preset_dict
 from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
 from synthtumor.io.layouts import CaseRef, load_dataset
+from synthtumor.lesions.render import RENDER_VERSION
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.parallel import map_with_progress
 from synthtumor.preview import save_case_preview
@@ -109,6 +111,7 @@ def _write_output(job: GenerateJob, generator: LesionGenerator, prepared, case_i
         "label_map": job.label_map,
         **({"checkpoint": job.checkpoint, "ddim_steps": job.ddim_steps} if job.generator != "heuristic" else {}),
         "phase": out.phase.value,
+        "render_version": RENDER_VERSION,
         "specs": [s.to_dict() for s in specs],
         "rendered": _lesion_records(specs, result),
     }
@@ -275,6 +278,14 @@ def run_replay(
     if not records:
         raise ConfigError(f"manifest {manifest} holds no case.")
     first = records[0]
+    recorded = first.get("render_version", 1)
+    if recorded != RENDER_VERSION and first.get("generator", "heuristic") == "heuristic":
+        warnings.warn(
+            f"{manifest.name} was rendered by renderer version {recorded}; this is version "
+            f"{RENDER_VERSION}: the same lesions (places, sizes, laws) come out with other texture "
+            "and surface details, so the images will not match the original bytes.",
+            stacklevel=2,
+        )
     # what the original run read the scans with, unless given again
     label_map = label_map if label_map is not None else first.get("label_map")
     phase = phase if phase is not None else first.get("phase")

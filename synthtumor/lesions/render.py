@@ -22,7 +22,13 @@ from synthtumor.lesions.shape import lesion_box, lesion_field
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.lesions.texture import lesion_delta_hu
 
-__all__ = ["RenderedLesion", "RenderResult", "render_lesions"]
+__all__ = ["RENDER_VERSION", "RenderedLesion", "RenderResult", "render_lesions"]
+
+#: Raised whenever the same specs come to render to different voxels (a new texture filter, a
+#: new draw of the surface terms from ``shape_seed``). Manifests record it; a replay of an older
+#: manifest draws the same lesions (place, size, law) with other texture and surface details.
+#: 1: up to 2026-11-26; 2: periodic texture filter; 3: surface terms drawn anew, circulant texture.
+RENDER_VERSION = 3
 
 
 @dataclass(frozen=True)

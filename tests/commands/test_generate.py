@@ -12,6 +12,7 @@ from synthtumor import ConfigError, load_dataset
 from synthtumor.cli import main
 from synthtumor.commands.generate import run_generate, run_replay
 from synthtumor.io.case_io import save_case, write_cases_index
+from synthtumor.lesions.render import RENDER_VERSION
 
 from tests.conftest import blob_case
 
@@ -71,6 +72,18 @@ def test_replay_renders_the_same_cases(healthy, tmp_path):
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.image, y.image)
         np.testing.assert_array_equal(x.label, y.label)
+
+
+def test_replay_of_an_older_renderers_manifest_warns(healthy, tmp_path):
+    manifest = run_generate(healthy, tmp_path / "a", preset="liver_cyst", per_case=1, seed=2, quiet=True)
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert all(line["render_version"] == RENDER_VERSION for line in lines)
+    for line in lines:
+        line["render_version"] = RENDER_VERSION - 1
+    old = tmp_path / "old.jsonl"
+    old.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.warns(UserWarning, match="renderer version"):
+        run_replay(old, healthy, tmp_path / "b", quiet=True)
 
 
 def test_nnunet_export_passes_nnunets_own_integrity_check(healthy, tmp_path):

@@ -46,8 +46,9 @@ def test_same_generator_state_same_bytes():
 def test_matrix_filter_is_scipys_periodic_filter(shape, sigma):
     # the circulant products must be exactly the periodic Gaussian filter of the same noise
     noise = band_limited_noise(shape, np.zeros(3), np.random.default_rng(9))  # unfiltered draws
-    if min(sigma) >= 1.0:
-        noise = (np.random.default_rng(9).random(size=shape, dtype=np.float32) - np.float32(0.5)) * np.float32(np.sqrt(12))
+    if min(sigma) >= 1.0:  # uniform draws, in the (Y, X, Z) order the docstring gives
+        drawn = np.random.default_rng(9).random(size=(shape[1], shape[0], shape[2]), dtype=np.float32)
+        noise = (drawn.transpose(1, 0, 2) - np.float32(0.5)) * np.float32(np.sqrt(12))
     expected = noise.astype(float)
     power = 1.0
     for axis, s in enumerate(sigma):
