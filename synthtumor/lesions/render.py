@@ -65,7 +65,9 @@ def _ball_offsets(radius_mm: float, metric_bytes: bytes) -> np.ndarray:
     grids = np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij")
     offsets = np.stack([g.ravel() for g in grids], axis=1)
     lengths2 = np.einsum("ij,jk,ik->i", offsets, metric, offsets)
-    return offsets[lengths2 < radius_mm * radius_mm]
+    inside = offsets[lengths2 < radius_mm * radius_mm]
+    inside.setflags(write=False)  # shared through the cache
+    return inside
 
 
 #: Above this many ball offsets the exact check uses a distance transform instead of shifts.
@@ -112,8 +114,8 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
     transforms.
 
     Each spec's ``vessel_clearance_mm`` is guaranteed by placement; where a mass effect has
-    moved the vessels in a lesion's box, it is enforced again exactly by a local distance
-    transform.
+    moved the vessels in a lesion's box, it is enforced again exactly on that box (the vessel
+    mask dilated by the clearance ball, see :func:`_clear_of_vessels`).
 
     Args:
         prepared: from :func:`synthtumor.anatomy.prepare_case`.
