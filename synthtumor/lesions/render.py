@@ -80,7 +80,7 @@ def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm:
     A voxel is too close when a vessel voxel sits within the (anisotropic, possibly sheared)
     ball of that radius: the vessel mask dilated by the ball's voxel offsets, one shifted OR
     per offset on small balls (a few dozen at 1-2 mm clearance), a distance transform on
-    large ones.
+    large ones where the voxel axes are orthogonal (shifts again on sheared grids).
     """
     a3 = np.asarray(affine, dtype=float)[:3, :3]
     metric = a3.T @ a3
