@@ -181,3 +181,32 @@ def test_missing_preparation_and_bad_prob_are_clear_errors(files):
 def test_relabel_false_needs_labels_already_0_1_2():
     with pytest.raises(ConfigError, match="relabel=False"):
         PrepareLesionSynthesisd(("image", "label"), label_map="totalsegmentator", relabel=False)
+
+
+def test_crops_that_cut_mass_effect_zones(files):
+    # small crops anywhere in the organ: lesions that push their surroundings are often cut off
+    # their centre by the crop's edge (the mass effect must then take the edge voxel, not fail)
+    keys = ("image", "label")
+    base = Compose([LoadImaged(keys), EnsureChannelFirstd(keys), Orientationd(keys, axcodes="RAS"),
+                    PrepareLesionSynthesisd(keys, label_map=LABEL_MAP)])
+    from monai.transforms import SpatialCropd
+
+    full = base(files[0])
+    pushing = HeuristicGenerator.from_preset(
+        "liver_metastasis", counts={"medium": [1, 1], "small": [1, 2]}, mass_effect_min_radius_mm=3.0,
+        placement={"on_no_room": "skip"})
+    synth = RandLesionSynthesisd(keys, generator=pushing).set_random_state(3)
+    lesion_crop = RandLesionCropd(keys, generator=pushing, roi_size=(24, 24, 12)).set_random_state(4)
+    rng = np.random.default_rng(5)
+    organ = np.argwhere(full["label"][0].numpy() == 1)
+    grew = 0
+    for _ in range(12):
+        centre = [int(v) for v in organ[rng.integers(len(organ))]]
+        crop = SpatialCropd(keys, roi_center=centre, roi_size=(24, 24, 12))(full)
+        before = (crop["label"] == 2).clone()
+        out = synth(crop)
+        assert tuple(out["image"].shape) == tuple(crop["image"].shape)
+        grew += int(((out["label"] == 2) & ~before).sum())
+        patch = lesion_crop(full)
+        assert tuple(patch["image"].shape) == (1, 24, 24, 12)
+    assert grew > 0
