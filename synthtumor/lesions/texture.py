@@ -93,8 +93,9 @@ def band_limited_noise(
     a filter of sigma >= 1 voxel each output sums dozens of draws and is Gaussian for any
     practical purpose. Each axis's filter is applied as a product with its circulant matrix:
     a matrix product runs an order of magnitude faster per multiply-add than a convolution
-    loop, which more than pays for the zeros of the matrix on boxes of lesion size. The
-    normalisation is exact for the discrete, folded kernel (:func:`_wrapped_kernel_power`).
+    loop, which pays for the matrix's zeros (measured: 1.3-2x faster than scipy's ``correlate1d``
+    from 24^3 boxes up, as fast at 15^3). The normalisation is exact for the discrete, folded
+    kernel (:func:`_wrapped_kernel_power`).
     """
     sigma = np.asarray(sigma_vox, dtype=float).ravel().tolist()
     if len(sigma) == 1:
