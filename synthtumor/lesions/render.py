@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 
 from synthtumor.anatomy import Prepared
 from synthtumor.case import Case
-from synthtumor.lesions.mass_effect import ZONE_FACTOR, displace, zone_box
+from synthtumor.lesions.mass_effect import ZONE_FACTOR, displace
 from synthtumor.lesions.shape import lesion_box, lesion_field
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.lesions.texture import lesion_delta_hu
@@ -93,11 +93,10 @@ def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm:
         return np.ones(shape, dtype=bool)
     padded = np.zeros(tuple(n + 2 * g for n, g in zip(shape, grow)), dtype=bool)
     padded[tuple(slice(b.start - s.start + g, b.stop - s.start + g) for b, s, g in zip(big, box, grow))] = region
-    if len(offsets) > _MAX_SHIFTS:
-        spacing = np.sqrt(np.diag(metric))
-        dist = ndi.distance_transform_edt(~padded, sampling=spacing) if np.allclose(metric, np.diag(spacing**2)) else None
-        if dist is not None:
-            return dist[tuple(slice(g, g + n) for g, n in zip(grow, shape))] >= clearance_mm
+    spacing = np.sqrt(np.diag(metric))
+    if len(offsets) > _MAX_SHIFTS and np.allclose(metric, np.diag(spacing**2)):  # orthogonal axes
+        dist = ndi.distance_transform_edt(~padded, sampling=spacing)
+        return dist[tuple(slice(g, g + n) for g, n in zip(grow, shape))] >= clearance_mm
     near = np.zeros(shape, dtype=bool)
     for o in offsets:
         near |= padded[tuple(slice(g + d, g + d + n) for g, d, n in zip(grow, o, shape))]
@@ -149,8 +148,8 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
             volumes = {"image": image, "organ": organ, "tumor": tumor}
             if vessels is not None:
                 volumes["vessels"] = vessels
-            ball = zone_box(spec.centre_mm, zone, affine, case.shape)  # inside `touched`
-            displace(volumes, np.asarray(spec.centre_mm), affine, ball, zone, spec.mass_effect)
+            # displace cuts the box to the ball where anything moves (inside the zone, inside `touched`)
+            displace(volumes, np.asarray(spec.centre_mm), affine, touched, zone, spec.mass_effect)
         field = lesion_field(spec, affine, box)
         blocked = tumor[box] | vessels[box] if vessels is not None else tumor[box].copy()
         if occupied is not None:
