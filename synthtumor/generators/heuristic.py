@@ -20,6 +20,7 @@ Sampling laws (one call; all draws from the ``rng`` passed in, in a fixed order)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -38,16 +39,22 @@ _SHRINK = 0.8
 _MAX_SEED = 2**31 - 1
 
 
+def _rotation_rows(rng: np.random.Generator) -> tuple[tuple[float, float, float], ...]:
+    """:func:`random_rotation` as rows of Python floats (the arithmetic of 3 x 3 numbers is
+    several times faster on floats than on numpy scalars; the values are the same)."""
+    w, x, y, z = rng.standard_normal(4).tolist()
+    norm = math.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / norm, x / norm, y / norm, z / norm
+    return (
+        (1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)),
+        (2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)),
+        (2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)),
+    )
+
+
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A rotation matrix uniform on SO(3) (from a normalised Gaussian quaternion)."""
-    w, x, y, z = rng.standard_normal(4) / 1.0
-    norm = np.sqrt(w * w + x * x + y * y + z * z)
-    w, x, y, z = w / norm, x / norm, y / norm, z / norm
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    return np.array(_rotation_rows(rng))
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -141,7 +148,7 @@ class HeuristicGenerator(LesionGenerator):
                 member = self._member(rng)
                 base = cfg.size_classes_mm[size_class] * _u(rng, cfg.size_jitter)
                 radii = base * rng.uniform(cfg.axis_jitter[0], cfg.axis_jitter[1], 3)
-                rotation = random_rotation(rng)
+                rotation = _rotation_rows(rng)
                 lobulation = _u(rng, member.lobulation)
                 irregularity = _u(rng, member.irregularity)
                 edge = _u(rng, member.edge_width_mm)
@@ -152,9 +159,10 @@ class HeuristicGenerator(LesionGenerator):
                                            prepared.parenchyma_median_hu)
                 centre = None
                 while True:
-                    eq_radius = float(np.prod(radii) ** (1 / 3))
+                    r0, r1, r2 = radii.tolist()
+                    eq_radius = (r0 * r1 * r2) ** (1 / 3)
                     mass = strength if eq_radius >= member.mass_effect_min_radius_mm else 0.0
-                    extent = float(radii.max()) * (1 + lobulation + irregularity)
+                    extent = max(r0, r1, r2) * (1 + lobulation + irregularity)
                     zone = ZONE_FACTOR * extent if mass > 0 else 0.0
                     centre = draw_centre(prepared, extent, zone, subcapsular, rules, placed, rng, weights)
                     if centre is not None or rules.on_no_room != "shrink" or radii.min() * _SHRINK < rules.min_radius_mm:
@@ -173,7 +181,7 @@ class HeuristicGenerator(LesionGenerator):
                     )
                 placed.append(PlacedLesion(centre, extent, zone))
                 specs.append(TumorSpec(
-                    centre_mm=tuple(centre), radii_mm=tuple(radii), rotation=tuple(map(tuple, rotation)),
+                    centre_mm=tuple(centre), radii_mm=tuple(radii), rotation=rotation,
                     size_class=size_class, shape_seed=int(seeds[0]), texture_seed=int(seeds[1]),
                     lobulation=lobulation, irregularity=irregularity, edge_width_mm=edge,
                     mass_effect=mass, subcapsular=subcapsular, intensity=intensity,

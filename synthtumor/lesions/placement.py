@@ -163,6 +163,40 @@ def _valid(
     return ok
 
 
+def _first_valid(
+    prepared: Prepared, idx: np.ndarray, accept: np.ndarray | None, extent: float, zone: float,
+    subcapsular: bool, rules: PlacementRules, pairs: tuple[np.ndarray, np.ndarray] | None, half_voxel: float,
+) -> int | None:
+    """The first block of ``idx`` that :func:`_valid` (and ``accept``, where given) passes, or None.
+
+    The same test, one candidate at a time in plain Python: for a batch of a few candidates,
+    of which the first usually passes, a dozen whole-batch numpy calls cost more than checking
+    one. Each bound is compared in its array's precision, as numpy compares an array with a
+    Python float (the threshold rounded to the array's dtype).
+    """
+    boundary, vessel, occupied = (prepared.block_dist_boundary_mm, prepared.block_dist_vessel_mm,
+                                  prepared.block_dist_occupied_mm)
+    need_boundary = boundary.dtype.type(0.25 * extent if subcapsular else extent + rules.boundary_margin_mm)
+    need_vessel = vessel.dtype.type(extent + rules.vessel_clearance_mm + half_voxel)
+    need_occupied = occupied.dtype.type(max(extent + rules.min_gap_mm, zone))
+    others = pairs[0].tolist() if pairs is not None else []
+    need2 = pairs[1].tolist() if pairs is not None else []
+    flags = accept.tolist() if accept is not None else None
+    for position, block in enumerate(idx.tolist()):
+        if flags is not None and not flags[position]:
+            continue
+        if boundary[block] < need_boundary or vessel[block] < need_vessel or occupied[block] < need_occupied:
+            continue
+        x, y, z = prepared.block_centres_mm[block].tolist()
+        for (ox, oy, oz), n2 in zip(others, need2):
+            dx, dy, dz = x - ox, y - oy, z - oz
+            if dx * dx + dy * dy + dz * dz < n2:
+                break
+        else:
+            return block
+    return None
+
+
 def _admitted(prepared: Prepared, subcapsular: bool, rules: PlacementRules) -> tuple[np.ndarray, np.ndarray, float]:
     """Blocks in decreasing order of the largest extent (mm) their distance bounds admit.
 
@@ -215,11 +249,18 @@ def draw_centre(
         return None
     chosen = None
     pairs = _pair_limits(placed, extent_mm, zone_mm, rules, prepared.block_half_diagonal_mm)
+    top = weights.max() if weights is not None else None
     for size in _BATCHES:  # small batches first: the first draw is usually valid
         idx = order[(rng.random(size) * n).astype(np.intp)]  # uniform on 0..n-1
+        accept = rng.random(size) * top < weights[idx] if weights is not None else None
+        if size == _BATCHES[0]:  # one candidate at a time: usually the first is the answer
+            chosen = _first_valid(prepared, idx, accept, extent_mm, zone_mm, subcapsular, rules, pairs, half_voxel)
+            if chosen is not None:
+                break
+            continue
         ok = _valid(prepared, idx, extent_mm, zone_mm, subcapsular, rules, pairs, half_voxel)
-        if weights is not None:
-            ok &= rng.random(size) * weights.max() < weights[idx]
+        if accept is not None:
+            ok &= accept
         hits = np.flatnonzero(ok)
         if hits.size:
             chosen = int(idx[hits[0]])

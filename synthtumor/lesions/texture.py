@@ -71,11 +71,14 @@ def _circulant(kernel: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     """The periodic filter along an axis of ``size`` as a symmetric float32 matrix, and its
     power (:func:`_wrapped_kernel_power`)."""
     folded = _folded(kernel, size)
-    # row i of C is (g, g)[n - i : 2n - i] with g[k] = folded[-k mod n]: a strided view, copied
-    g = np.roll(folded[::-1], 1).astype(np.float32)
-    doubled = np.concatenate([g, g])
-    step = doubled.strides[0]
-    matrix = np.lib.stride_tricks.as_strided(doubled[size:], shape=(size, size), strides=(-step, step))
+    # row i of C is (g, g)[n - i : 2n - i] with g[k] = folded[-k mod n]: a strided view of the
+    # doubled g (made by the ndarray constructor, several times faster than as_strided), copied
+    doubled = np.empty(2 * size, dtype=np.float32)
+    doubled[0] = folded[0]
+    doubled[1:size] = folded[:0:-1]
+    doubled[size:] = doubled[:size]
+    step = doubled.itemsize
+    matrix = np.ndarray((size, size), dtype=np.float32, buffer=doubled, offset=size * step, strides=(-step, step))
     return matrix.copy(), float(folded @ folded)
 
 

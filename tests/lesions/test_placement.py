@@ -39,6 +39,45 @@ def test_all_blocks_and_batches_agree_with_pairwise_distances():
     assert 0 < every.sum() < len(centres)
 
 
+def test_one_at_a_time_check_picks_the_first_block_the_batch_check_passes():
+    # the plain-Python check of a first batch against the numpy one, thresholds at exact ties
+    # (a float32 distance equal to the rounded bound) included
+    prepared = HeuristicGenerator.from_preset("liver_metastasis").prepare(blob_case())
+    rng = np.random.default_rng(7)
+    centres = prepared.block_centres_mm
+    half = prepared.voxel_half_diagonal_mm
+    found = 0
+    boundary = prepared.block_dist_boundary_mm
+    roomy = np.flatnonzero((boundary > 1) & (prepared.block_dist_vessel_mm > boundary + 2)
+                           & (prepared.block_dist_occupied_mm > boundary + 2))
+    assert roomy.size
+    for trial in range(600):
+        rules = PlacementRules(boundary_margin_mm=float(rng.uniform(0, 3)), vessel_clearance_mm=float(rng.uniform(0, 3)),
+                               min_gap_mm=float(rng.uniform(0, 3)), allow_confluent=bool(trial % 5 == 0))
+        placed = [PlacedLesion(centres[rng.integers(len(centres))] + rng.normal(size=3), float(rng.uniform(1, 8)),
+                               float(rng.choice([0.0, 12.0]))) for _ in range(int(rng.integers(0, 12)))]
+        idx = rng.integers(0, len(centres), 8)
+        subcapsular = bool(trial % 3 == 0)
+        extent = float(rng.uniform(0.5, 8.0))
+        if trial % 4 == 1:  # the boundary bound a quarter float32 step above the first block's distance
+            idx[0] = roomy[trial % len(roomy)]
+            distance = prepared.block_dist_boundary_mm[idx[0]]
+            bound = float(distance) + 0.25 * float(np.spacing(distance))  # rounds to it in float32
+            rules = PlacementRules(boundary_margin_mm=0.0, vessel_clearance_mm=0.0, min_gap_mm=0.0)
+            placed, subcapsular, extent = [], False, bound
+        zone = float(rng.choice([0.0, 2.5 * extent]))
+        accept = rng.random(8) < 0.7 if trial % 2 else None
+        pairs = placement._pair_limits(placed, extent, zone, rules, prepared.block_half_diagonal_mm)
+        ok = placement._valid(prepared, idx, extent, zone, subcapsular, rules, pairs, half)
+        if accept is not None:
+            ok &= accept
+        hits = np.flatnonzero(ok)
+        expected = int(idx[hits[0]]) if hits.size else None
+        found += expected is not None
+        assert placement._first_valid(prepared, idx, accept, extent, zone, subcapsular, rules, pairs, half) == expected
+    assert 50 < found < 550  # both outcomes exercised
+
+
 def _static_ok(prepared, extent, subcapsular, rules):
     need_boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
     return (prepared.block_dist_boundary_mm >= need_boundary) \
