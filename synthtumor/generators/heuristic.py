@@ -60,7 +60,10 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     """A key drawn with probability proportional to its weight (one uniform draw)."""
     names = list(weights)
-    u = rng.random() * sum(weights.values())
+    total = 0.0
+    for weight in weights.values():  # left to right: sum() compensates since Python 3.12
+        total += weight
+    u = rng.random() * total
     for name in names:
         u -= weights[name]
         if u < 0:
