@@ -31,6 +31,7 @@ from synthtumor.generators.config import AppearanceLaw, GeneratorConfig
 from synthtumor.lesions.mass_effect import ZONE_FACTOR
 from synthtumor.lesions.placement import PlacedLesion, draw_centre, prior_weights
 from synthtumor.lesions.render import RenderResult, render_lesions
+from synthtumor.lesions.shape import sequential_sum
 from synthtumor.lesions.spec import IntensitySpec, TumorSpec
 
 __all__ = ["HeuristicGenerator", "random_rotation", "draw_intensity"]
@@ -60,10 +61,7 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     """A key drawn with probability proportional to its weight (one uniform draw)."""
     names = list(weights)
-    total = 0.0
-    for weight in weights.values():  # left to right: sum() compensates since Python 3.12
-        total += weight
-    u = rng.random() * total
+    u = rng.random() * sequential_sum(weights.values())
     for name in names:
         u -= weights[name]
         if u < 0:

@@ -17,26 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthtumor.lesions.shape import _grid, voxel_offsets
+from synthtumor.lesions.shape import _grid, ball_box, voxel_offsets
 
-__all__ = ["ZONE_FACTOR", "displace", "moving_radius", "source_scale", "zone_box"]
+__all__ = ["ZONE_FACTOR", "displace", "moving_radius", "source_scale"]
 
 #: The mass-effect zone's radius as a multiple of the lesion's maximum extent.
 ZONE_FACTOR = 1.5
-
-
-def zone_box(centre_mm, zone_mm: float, affine: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
-    """The voxel box holding the zone: the ball of radius ``zone_mm`` (mm) around the centre.
-
-    A world ball of radius ``R`` spans ``R |row_v(A^-1)|`` voxels either side along voxel axis
-    ``v``; the box is cut to the volume.
-    """
-    grid = _grid(affine)
-    centre = grid.inverse[:3, :3] @ np.asarray(centre_mm, dtype=float) + grid.inverse[:3, 3]
-    half = zone_mm * grid.row_norms
-    lo = np.maximum(np.floor(centre - half).astype(int), 0)
-    hi = np.maximum(np.minimum(np.ceil(centre + half).astype(int) + 1, shape), lo)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))  # type: ignore[return-value]
 
 
 def moving_radius(zone_mm: float, strength: float, affine: np.ndarray) -> float:
@@ -121,7 +107,7 @@ def displace(
     if reach == 0.0:
         return
     # only voxels within `reach` can move: cut the box to that ball's box
-    ball = zone_box(centre_mm, reach, affine, tuple(s.stop for s in box))
+    ball = ball_box(centre_mm, reach, affine, tuple(s.stop for s in box))
     box = tuple(slice(max(a.start, b.start), max(min(a.stop, b.stop), max(a.start, b.start))) for a, b in zip(box, ball))
     d = voxel_offsets(centre_mm, affine, box)
     shape = tuple(s.stop - s.start for s in box)

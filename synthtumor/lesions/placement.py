@@ -129,6 +129,14 @@ def _pair_limits(
     return others, np.array(need)
 
 
+def _distance_needs(extent: float, zone: float, subcapsular: bool, rules: PlacementRules,
+                    half_voxel: float) -> tuple[float, float, float]:
+    """The lower bounds (mm) a block's distances to the organ boundary, the vessels and the
+    existing tumours must reach for a lesion of ``extent`` and mass-effect ``zone``."""
+    boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
+    return boundary, extent + rules.vessel_clearance_mm + half_voxel, max(extent + rules.min_gap_mm, zone)
+
+
 def _valid(
     prepared: Prepared, idx: np.ndarray | None, extent: float, zone: float, subcapsular: bool,
     rules: PlacementRules, pairs: tuple[np.ndarray, np.ndarray] | None, half_voxel: float,
@@ -137,10 +145,9 @@ def _valid(
     and the centre distances to earlier lesions (``pairs``, from :func:`_pair_limits`) only for
     the blocks that pass them. ``half_voxel`` is half a voxel diagonal (mm)."""
     every = slice(None) if idx is None else idx
-    need_boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
-    need_occupied = max(extent + rules.min_gap_mm, zone)
+    need_boundary, need_vessel, need_occupied = _distance_needs(extent, zone, subcapsular, rules, half_voxel)
     ok = prepared.block_dist_boundary_mm[every] >= need_boundary
-    ok &= prepared.block_dist_vessel_mm[every] >= extent + rules.vessel_clearance_mm + half_voxel
+    ok &= prepared.block_dist_vessel_mm[every] >= need_vessel
     ok &= prepared.block_dist_occupied_mm[every] >= need_occupied
     if pairs is None:
         return ok
@@ -174,11 +181,10 @@ def _first_valid(
     one. Each bound is compared in its array's precision, as numpy compares an array with a
     Python float (the threshold rounded to the array's dtype).
     """
-    boundary, vessel, occupied = (prepared.block_dist_boundary_mm, prepared.block_dist_vessel_mm,
-                                  prepared.block_dist_occupied_mm)
-    need_boundary = boundary.dtype.type(0.25 * extent if subcapsular else extent + rules.boundary_margin_mm)
-    need_vessel = vessel.dtype.type(extent + rules.vessel_clearance_mm + half_voxel)
-    need_occupied = occupied.dtype.type(max(extent + rules.min_gap_mm, zone))
+    arrays = (prepared.block_dist_boundary_mm, prepared.block_dist_vessel_mm, prepared.block_dist_occupied_mm)
+    boundary, vessel, occupied = arrays
+    need_boundary, need_vessel, need_occupied = (
+        array.dtype.type(need) for array, need in zip(arrays, _distance_needs(extent, zone, subcapsular, rules, half_voxel)))
     others = pairs[0].tolist() if pairs is not None else []
     need2 = pairs[1].tolist() if pairs is not None else []
     flags = accept.tolist() if accept is not None else None

@@ -28,7 +28,7 @@ from scipy.special import ndtr
 
 from synthtumor.lesions.spec import TumorSpec
 
-__all__ = ["LesionField", "lesion_box", "lesion_field", "EDGE_SIGMA_PER_WIDTH", "VOXEL_BOX_STD"]
+__all__ = ["LesionField", "ball_box", "lesion_box", "lesion_field", "EDGE_SIGMA_PER_WIDTH", "VOXEL_BOX_STD"]
 
 #: A Gaussian edge's 10-90 % rise width is 2.563 sigma.
 EDGE_SIGMA_PER_WIDTH = 1.0 / 2.5631
@@ -165,19 +165,34 @@ def lesion_box(
     radii = spec.radii_mm
     grow = 1.0 + spec.lobulation + spec.irregularity + edge_reach / min(radii)
     o0, o1, o2 = (r * grow for r in radii)  # r'
+    if extra_mm > 0.0:
+        return ball_box(spec.centre_mm, max(o0, o1, o2) + extra_mm, affine, shape)
     cx, cy, cz = spec.centre_mm
     columns = tuple(zip(*spec.rotation))
+    half = []
+    for a, b, c, _ in grid.inverse_rows:
+        m0, m1, m2 = (a * r0 + b * r1 + c * r2 for r0, r1, r2 in columns)  # row v of A^-1 R
+        half.append(math.sqrt((m0 * o0) ** 2 + (m1 * o1) ** 2 + (m2 * o2) ** 2))
+    return _centred_box(spec.centre_mm, half, grid, shape)
+
+
+def ball_box(centre_mm, radius_mm: float, affine: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
+    """The voxel box holding the world ball of radius ``radius_mm`` (mm) around ``centre_mm``,
+    cut to the volume: the ball spans ``radius |row_v(A^-1)|`` voxels either side along voxel
+    axis ``v`` (the mass-effect zone, or the ball where anything moves)."""
+    grid = _grid(affine)
+    return _centred_box(centre_mm, [radius_mm * norm for norm in grid.row_norms_list], grid, shape)
+
+
+def _centred_box(centre_mm, half: list[float], grid: _Grid, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
+    """Voxels within ``half[v]`` of the centre's voxel coordinate along each axis, cut to the
+    volume (plain floats: a dozen numpy calls on 3-vectors cost more than the arithmetic)."""
+    cx, cy, cz = (float(v) for v in centre_mm)
     box = []
-    for v, (a, b, c, t) in enumerate(grid.inverse_rows):  # plain floats: a dozen numpy calls on 3-vectors cost more
+    for v, (a, b, c, t) in enumerate(grid.inverse_rows):
         centre = a * cx + b * cy + c * cz + t
-        if extra_mm > 0.0:
-            # a world ball of radius `reach` spans reach * |row of A^-1| along each voxel axis
-            half = (max(o0, o1, o2) + extra_mm) * grid.row_norms_list[v]
-        else:
-            m0, m1, m2 = (a * r0 + b * r1 + c * r2 for r0, r1, r2 in columns)  # row v of A^-1 R
-            half = math.sqrt((m0 * o0) ** 2 + (m1 * o1) ** 2 + (m2 * o2) ** 2)
-        lo = max(math.floor(centre - half), 0)
-        box.append(slice(lo, max(min(math.ceil(centre + half) + 1, shape[v]), lo)))
+        lo = max(math.floor(centre - half[v]), 0)
+        box.append(slice(lo, max(min(math.ceil(centre + half[v]) + 1, shape[v]), lo)))
     return tuple(box)  # type: ignore[return-value]
 
 
@@ -197,7 +212,7 @@ def voxel_offsets(centre_mm, affine: np.ndarray, box: tuple[slice, ...]) -> list
     return out
 
 
-def _sequential_sum(values) -> float:
+def sequential_sum(values) -> float:
     """Left-to-right float sum: the same bits on every Python (``sum`` compensates since 3.12)."""
     total = 0.0
     for value in values:
@@ -223,8 +238,8 @@ def _perturbation_terms(shape_seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
     lengths = kappas + [1.0 + 2.0 * w for w in u[2 * k:2 * k + 6]]  # |k_m| ~ U(1, 3)
     biases = [-kappa for kappa in kappas] + [2.0 * math.pi * w for w in u[2 * k + 6:]]  # phi_m ~ U(0, 2 pi)
     coeffs = normals[-6:]
-    lobe_total = max(1.0, _sequential_sum(weights))
-    wave_total = _sequential_sum([abs(c) for c in coeffs])
+    lobe_total = max(1.0, sequential_sum(weights))
+    wave_total = sequential_sum([abs(c) for c in coeffs])
     terms = [w / lobe_total for w in weights] + [c / wave_total for c in coeffs]
     rows = []  # per term: M_j (3), b_j, c_j
     for j in range(k + 6):

@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage as ndi
 
 from synthtumor.generators.heuristic import random_rotation
-from synthtumor.lesions.mass_effect import displace, moving_radius, source_scale, zone_box
+from synthtumor.lesions.mass_effect import displace, moving_radius, source_scale
+from synthtumor.lesions.shape import ball_box
 
 
 def _scene(spacing, oblique, seed=0):
@@ -100,7 +101,7 @@ def test_zero_strength_changes_nothing():
 def test_zone_box_holds_the_zone_ball(spacing, oblique):
     affine, image, _, centre = _scene(spacing, oblique)
     zone = 14.0
-    box = zone_box(centre, zone, affine, image.shape)
+    box = ball_box(centre, zone, affine, image.shape)
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in image.shape], indexing="ij"), axis=-1).reshape(-1, 3)
     world = grid @ affine[:3, :3].T + affine[:3, 3]
     inside_ball = np.linalg.norm(world - centre, axis=1) < zone
