@@ -46,8 +46,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.data is None:
-        from synthtumor.commands.phantom_cohort import write_phantom_cohort
         from synthtumor.phantom import PhantomConfig
+        from synthtumor.phantom.cohort import write_phantom_cohort
 
         args.data = Path("example-phantoms")
         write_phantom_cohort(args.data, n=4, seed=0, config=PhantomConfig(), quiet=True)

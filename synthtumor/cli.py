@@ -209,7 +209,7 @@ def _phantom_config(args: argparse.Namespace, lesions: int | None):
 
 def _run_phantom(args: argparse.Namespace) -> int:
     from synthtumor.commands.info import format_table
-    from synthtumor.commands.phantom_cohort import write_phantom_cohort
+    from synthtumor.phantom.cohort import write_phantom_cohort
 
     config = _phantom_config(args, args.lesions)
     rows = write_phantom_cohort(args.out, args.n, args.seed, config, workers=args.workers,
@@ -271,7 +271,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from synthtumor.commands.evaluate import run_evaluate
+    from synthtumor.metrics.dataset_eval import run_evaluate
 
     kwargs = {}
     if args.size_bins is not None:

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from synthtumor.case import Case
+from synthtumor.case_summary import summarise_case
 from synthtumor.io.case_io import CASE_FILES, is_dicom_folder, load_case
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.layouts import load_dataset
@@ -53,36 +52,6 @@ def _case_id_of_folder(folder: Path, dataset) -> str:
         if ref.image.parent.resolve() == folder.resolve():
             return ref.case_id
     return folder.name
-
-
-def summarise_case(case: Case) -> dict[str, Any]:
-    """One JSON-able record: geometry, volumes (mL) and the parenchyma's median HU.
-
-    ``hu_organ_median`` is the median over organ voxels that are neither vessel nor tumour
-    (None without an organ).
-    """
-    parenchyma = None
-    if case.organ is not None:
-        parenchyma = case.organ.copy()
-        for other in (case.vessels, case.tumor):
-            if other is not None:
-                parenchyma &= ~other
-    median = float(np.median(case.image[parenchyma])) if parenchyma is not None and parenchyma.any() else None
-    vessels_in_organ = None
-    if case.vessels is not None and case.organ is not None:
-        vessels_in_organ = case.vessels & case.organ
-    return {
-        "case_id": case.case_id,
-        "shape": list(case.shape),
-        "spacing": [round(s, 4) for s in case.spacing],
-        "orientation": case.source.orientation if case.source is not None else "RAS",
-        "phase": case.phase.value,
-        "organ_ml": round(case.volume_ml(case.organ), 2) if case.organ is not None else None,
-        "vessel_ml": round(case.volume_ml(case.vessels), 2) if case.vessels is not None else None,
-        "vessel_in_organ_ml": round(case.volume_ml(vessels_in_organ), 2) if vessels_in_organ is not None else None,
-        "tumor_ml": round(case.volume_ml(case.tumor), 2) if case.tumor is not None else 0.0,
-        "hu_organ_median": round(median, 1) if median is not None else None,
-    }
 
 
 def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = SUMMARY_COLUMNS) -> str:

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from synthtumor.commands.evaluate import run_evaluate
 from synthtumor.errors import ConfigError
 from synthtumor.generators import HeuristicGenerator
 from synthtumor.io.case_io import write_text_atomic
+from synthtumor.metrics.dataset_eval import run_evaluate
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items
 from synthtumor.train_seg.predict import run_predict

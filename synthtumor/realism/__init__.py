@@ -13,7 +13,7 @@ One concern per module:
 * :mod:`~synthtumor.realism.report`: ``features.csv``, ``comparison.csv``, ``report.md``,
   ``features.png``.
 
-``synthtumor realism`` (:func:`synthtumor.commands.realism.run_realism`) runs them all on two
+``synthtumor realism`` (the command `run_realism`) runs them all on two
 datasets.
 """
 

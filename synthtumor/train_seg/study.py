@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from synthtumor.commands.evaluate import run_evaluate
 from synthtumor.errors import ConfigError
 from synthtumor.generators import HeuristicGenerator
 from synthtumor.io.case_io import save_case, write_cases_index, write_json_atomic
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.io.layouts import load_dataset
 from synthtumor.io.tables import write_csv_atomic
+from synthtumor.metrics.dataset_eval import run_evaluate
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items
 from synthtumor.train_seg.predict import predict_items
@@ -44,7 +44,7 @@ RESULT_COLUMNS = ("arm", "n_real", "seed", "case_id", "dice_tumor", "nsd_tumor",
 
 
 def _phantom_data(config: StudyConfig, root: Path, quiet: bool) -> tuple[Path, Path]:
-    from synthtumor.commands.phantom_cohort import write_phantom_cohort
+    from synthtumor.phantom.cohort import write_phantom_cohort
     from synthtumor.phantom import PhantomConfig
 
     settings = {"n_annotated": 6, "n_healthy": 3, "lesions": 2, "spacing": [2.0, 2.0, 2.5], "seed": 0,
