@@ -1,8 +1,11 @@
-"""A study's report: tables per arm with 95 % CIs, a learning curve, sensitivity bars, overlays.
+"""A study's report: tables per arm with 95 % CIs, the paired difference of every arm to the
+``real`` arm (:mod:`synthtumor.train_seg.paired`), a learning curve with a difference panel,
+sensitivity bars, overlays.
 
 Each test case's metric is first averaged over the seeds; CIs are percentile bootstraps (2000
 resamples, seed 0) of the mean over test cases, so they reflect the test set's size. NaNs (a
-metric undefined for a case) are left out.
+metric undefined for a case) are left out. The overlays need the study's test reference
+(``out/data/test_reference``); without it they are skipped.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import numpy as np  # noqa: E402
 
 from synthtumor.io.case_io import write_text_atomic  # noqa: E402
 from synthtumor.metrics.summary import bootstrap_ci  # noqa: E402
+from synthtumor.train_seg.paired import format_paired_table, paired_differences  # noqa: E402
 
-__all__ = ["write_report", "TABLE_METRICS"]
+__all__ = ["write_report", "TABLE_METRICS", "paired_differences", "format_paired_table"]
 
 TABLE_METRICS = ("dice_tumor", "nsd_tumor", "dice_organ")
 
@@ -70,28 +74,57 @@ def _sensitivity(lesions: list[dict[str, Any]]) -> dict[tuple[str, int], dict[st
     return {k: {b: (v[0], v[1]) for b, v in bins.items()} for k, bins in out.items()}
 
 
-def _learning_curve(groups, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+def _learning_curve(groups, paired: list[dict[str, Any]], path: Path) -> None:
+    """Left: tumour Dice per arm against real scans; right: each arm minus real at that n."""
+    fig, (ax, dax) = plt.subplots(1, 2, figsize=(12, 4.2))
     ticks = sorted({n for by_n in groups.values() for n in by_n if n > 0})
+    colours = {arm: f"C{i}" for i, arm in enumerate(sorted(groups))}
+    log = len(ticks) > 2 and ticks[-1] / ticks[0] > 8  # doubling scarcity levels
     for arm, by_n in sorted(groups.items()):
         ns = sorted(by_n)
         stats = [_mean_ci(_values(by_n[n], "dice_tumor")) for n in ns]
         means = np.array([s[0] for s in stats])
         lows = np.array([s[1] for s in stats])
         highs = np.array([s[2] for s in stats])
+        colour = colours[arm]
         if len(ns) == 1:
-            ax.axhline(means[0], linestyle="--", label=f"{arm} (no real scans)")
-            ax.axhspan(lows[0], highs[0], alpha=0.12)
+            ax.axhline(means[0], linestyle="--", color=colour, label=f"{arm} (no real scans)" if ns[0] == 0 else arm)
+            ax.axhspan(lows[0], highs[0], color=colour, alpha=0.12)
             continue
-        ax.plot(ns, means, marker="o", label=arm)
-        ax.fill_between(ns, lows, highs, alpha=0.18)
-    if ticks:
-        ax.set_xticks(ticks)
+        ax.plot(ns, means, marker="o", color=colour, label=arm)
+        ax.fill_between(ns, lows, highs, color=colour, alpha=0.18)
+    compared = sorted({row["arm"] for row in paired})
+    for i, arm in enumerate(compared):
+        rows = sorted((r for r in paired if r["arm"] == arm and not math.isnan(r["dice_tumor_mean"])),
+                      key=lambda r: r["n_real"])
+        if not rows:
+            continue
+        shift = 0.04 * (i - (len(compared) - 1) / 2)  # arms side by side
+        ns = np.array([r["n_real"] for r in rows], dtype=float)
+        ns = ns * (1.0 + shift) if log else ns + shift * max(ticks[-1] - ticks[0], 1)
+        means = np.array([r["dice_tumor_mean"] for r in rows])
+        lows = np.array([r["dice_tumor_ci_low"] for r in rows])
+        highs = np.array([r["dice_tumor_ci_high"] for r in rows])
+        err = np.array([means - lows, highs - means])
+        dax.errorbar(ns, means, yerr=err, marker="o", capsize=3, color=colours.get(arm), label=arm)
+    dax.axhline(0.0, color="black", linewidth=0.8)
+    for axis in (ax, dax):
+        if ticks:
+            if log:
+                axis.set_xscale("log")
+            axis.set_xticks(ticks, [str(t) for t in ticks])
+            axis.minorticks_off()
+        axis.grid(alpha=0.3)
     ax.set_xlabel("real annotated training scans")
     ax.set_ylabel("tumour Dice (mean, 95 % CI)")
     ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    dax.set_xlabel("real scans of the real arm compared against")
+    dax.set_ylabel("Δ tumour Dice vs real (paired, 95 % CI)")
+    if compared:
+        dax.legend(fontsize=8)
+    else:
+        dax.text(0.5, 0.5, "no real arm to compare against", ha="center", va="center", transform=dax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -110,18 +143,27 @@ def _sensitivity_bars(sens, path: Path) -> None:
     ax.set_xlabel("reference lesion equivalent radius (mm)")
     ax.set_ylabel("detection sensitivity")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, ncol=2)
+    if keys:
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def _overlays(out: Path, groups, path: Path) -> bool:
-    """Axial slices through the reference tumour: reference (red) and prediction (yellow)."""
+    """Axial slices through the reference tumour: reference (red) and prediction (yellow).
+
+    False (no picture) when the study's test reference is absent, e.g. for a report re-made from
+    ``results.csv`` alone."""
     from synthtumor.io.layouts import load_dataset
     from synthtumor.io.nifti import read_nifti, to_ras
 
-    reference = load_dataset(out / "data" / "test_reference")
+    root = out / "data" / "test_reference"
+    if not (root / "dataset.json").is_file():
+        return False
+    reference = load_dataset(root)
+    if len(reference) == 0:
+        return False
     case = reference[0]
     arms = sorted(groups)
     fig, axes = plt.subplots(1, len(arms), figsize=(4 * len(arms), 4.2), facecolor="black", squeeze=False)
@@ -170,7 +212,15 @@ def write_report(out: Path, config, results: list[dict[str, Any]], lesions: list
                 detected, total = sens.get((arm, n), {}).get(b, (0, 0))
                 cells.append(f"{detected}/{total}" if total else "-")
             lines.append("| " + " | ".join(cells) + " |")
-    _learning_curve(groups, out / "learning_curve.png")
+    paired = paired_differences(results, config.scarcity)
+    lines += ["", "## Paired difference to the real arm", "",
+              "Per test case: the arm minus the `real` arm trained on n_real real scans, on the same test cases "
+              "(synthetic arms, which use no real scans, against every n_real), averaged over the seeds both have; "
+              "then the mean over test cases with a 95 % bootstrap CI and a two-sided Wilcoxon signed-rank p "
+              "(from 5 paired cases). The reading follows the Δ tumour Dice CI.", ""]
+    lines.append(format_paired_table(paired) if paired else "No comparison: the study has no `real` arm, or no "
+                 "other arm at a scarcity level the real arm has.")
+    _learning_curve(groups, paired, out / "learning_curve.png")
     _sensitivity_bars(sens, out / "sensitivity_by_size.png")
     lines += ["", "![learning curve](learning_curve.png)", "", "![sensitivity by size](sensitivity_by_size.png)"]
     if results and _overlays(out, groups, out / "overlays.png"):
