@@ -288,7 +288,9 @@ class RandLesionCropd(_LesionDrawing):
     """Draw lesions on the whole prepared volume, crop a patch around one, render only the patch.
 
     The patch centre is a random lesion's centre plus a uniform offset of up to a quarter of
-    the patch size per axis; every lesion reaching into the patch is drawn in it.
+    the patch size per axis; every lesion reaching into the patch is drawn in it. Lesions are
+    drawn into a copy of the patch, never into the input's arrays, so the transform is safe
+    after a ``CacheDataset(..., copy_cache=False)``, which then skips copying whole volumes.
 
     Args:
         keys: the image key and the label key.
@@ -338,7 +340,9 @@ class RandLesionCropd(_LesionDrawing):
         centre = np.clip(np.rint(centre), half, np.maximum(np.array(full.shape) - (roi - half), half))
         cropper = SpatialCropd(keys=self.keys, roi_center=[int(c) for c in centre], roi_size=self.roi_size)
         d = dict(SpatialPadd(keys=self.keys, spatial_size=self.roi_size)(cropper(d)))
-        if specs:
+        if specs:  # draw into a copy of the patch: the input's arrays (a cache's) are never written
+            for key in self.keys:
+                d[key] = d[key].clone() if isinstance(d[key], torch.Tensor) else np.array(d[key], copy=True)
             crop = self._case(d, prepared)
             if crop is not None:
                 self._draw(d, crop, prepared, specs)

@@ -2,8 +2,9 @@
 
 The demo builds a small cohort of procedural abdominal CT phantoms with reference lesions (a
 stand-in for real annotated tumours) with a PNG preview per case, then runs the study in
-``configs/study/demo.yaml``: real versus heuristic-synthetic versus mixed training with 1 and 3
-real scans and 2 seeds, evaluated on held-out phantoms, and prints the report's table.
+``configs/study/demo.yaml``: real versus heuristic-synthetic versus mixed training of a 2.5-D
+UNet with 1, 2 and 4 real scans, evaluated on 4 held-out phantoms, and prints the report: the
+table per arm and the paired difference of each arm to the real arm.
 ``--no-study`` stops after the cohort.
 """
 
@@ -59,6 +60,7 @@ def run_demo(
         if not quiet:
             print()
             print(report.read_text())
-            print(f"study report: {report} (plots beside it). These are tiny models trained for seconds on")
-            print("phantoms: the numbers show the machinery, not what synthetic lesions do for real scans.")
+            print(f"study report: {report} (plots beside it). These are small models trained for about a minute")
+            print("each on phantoms: the numbers show what the study measures, not what synthetic lesions do for")
+            print("real scans.")
     return rows

@@ -15,10 +15,12 @@ import yaml
 from synthtumor.config_paths import config_dir
 from synthtumor.errors import ConfigError
 
-__all__ = ["TrainConfig", "NETWORKS", "STRATEGIES"]
+__all__ = ["TrainConfig", "NETWORKS", "STRATEGIES", "DIMS"]
 
 NETWORKS = ("unet", "dynunet", "segresnet", "swinunetr")
 STRATEGIES = ("end_to_end", "cascaded")
+#: Training modes: 2-D axial slices, 2.5-D (a slice with neighbours as channels), 3-D patches.
+DIMS = (2.0, 2.5, 3.0)
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,19 @@ class TrainConfig:
 
     Attributes:
         network: one of ``NETWORKS`` (MONAI ``UNet``; nnU-Net-style ``DynUNet`` with deep
-            supervision; ``SegResNet``; ``SwinUNETR``).
+            supervision; ``SegResNet``; ``SwinUNETR``, 3-D only).
+        dims: ``3`` (3-D patches), ``2`` (axial slices) or ``2.5`` (an axial slice with
+            ``context_slices`` neighbours on each side as input channels, predicting the centre
+            slice; the scan's end slices are repeated where a neighbour is missing). Lesion
+            synthesis and every metric stay 3-D in all modes.
+        context_slices: neighbours on each side of the centre slice for ``dims: 2.5`` (1-5).
         channels: feature channels per level (SegResNet and SwinUNETR use the first as their
             initial filters / feature size).
         strategy: ``end_to_end`` (background / organ / tumour) or ``cascaded`` (an organ model,
             then a tumour model inside the organ's bounding box).
         spacing_mm: resampling target (mm).
-        patch_size: training patch and sliding-window size (voxels).
+        patch_size: training patch and sliding-window size (voxels): three sizes for 3-D, two
+            (in-plane X, Y) for 2-D and 2.5-D.
         window_hu: HU window scaled to [0, 1].
         batch_size: patches per step.
         iterations: optimiser steps (per stage for ``cascaded``).
@@ -46,9 +54,20 @@ class TrainConfig:
         mixed_precision: ``bf16`` (used only on a GPU) or ``no``.
         seed: training seed.
         cascade_margin_mm: margin around the organ's bounding box for the tumour stage (mm).
+        rotate_deg: in-plane (axial) rotation of a sample, ``angle ~ U(-rotate_deg, rotate_deg)``
+            degrees, with probability 0.3 (0: off).
+        scale_range: in-plane zoom of a sample, ``factor ~ U(1 - s, 1 + s)`` per in-plane axis, drawn
+            with the rotation (0: off).
+        intensity_jitter: each sample's scaled intensities times ``1 + U(-j, j)`` and shifted
+            by ``U(-j, j)``, each with probability 0.3 (0: off).
+        largest_organ_component: after end-to-end prediction keep only the largest connected
+            organ-or-tumour component (nnU-Net's post-processing for one connected organ, such as
+            the liver; leave it off for paired organs such as the kidneys).
     """
 
     network: str = "unet"
+    dims: float = 3.0
+    context_slices: int = 1
     channels: tuple[int, ...] = (16, 32, 64, 128)
     strategy: str = "end_to_end"
     spacing_mm: tuple[float, float, float] = (1.5, 1.5, 2.0)
@@ -64,6 +83,10 @@ class TrainConfig:
     mixed_precision: str = "bf16"
     seed: int = 0
     cascade_margin_mm: float = 10.0
+    rotate_deg: float = 0.0
+    scale_range: float = 0.0
+    intensity_jitter: float = 0.0
+    largest_organ_component: bool = False
 
     def __post_init__(self) -> None:
         if self.network not in NETWORKS:
@@ -79,8 +102,24 @@ class TrainConfig:
             raise ConfigError("train.channels needs at least two positive levels.")
         if len(self.spacing_mm) != 3 or min(self.spacing_mm) <= 0:
             raise ConfigError("train.spacing_mm needs three positive values (mm).")
-        if len(self.patch_size) != 3 or min(self.patch_size) < 8:
-            raise ConfigError("train.patch_size needs three sizes of at least 8 voxels.")
+        try:
+            object.__setattr__(self, "dims", float(self.dims))
+        except (TypeError, ValueError):
+            raise ConfigError(f"train.dims {self.dims!r} must be 2, 2.5 or 3.") from None
+        if self.dims not in DIMS:
+            raise ConfigError(f"train.dims {self.dims:g} is not a training mode.", fix="use 2, 2.5 or 3.")
+        try:
+            object.__setattr__(self, "context_slices", int(self.context_slices))
+        except (TypeError, ValueError):
+            raise ConfigError("train.context_slices must be a whole number in [1, 5].") from None
+        if not 1 <= self.context_slices <= 5:
+            raise ConfigError("train.context_slices must be in [1, 5].")
+        if self.spatial_dims == 2 and self.network == "swinunetr":
+            raise ConfigError("train.network swinunetr is 3-D only here.", fix="use dims: 3, or unet / dynunet / segresnet.")
+        n_sizes = self.spatial_dims
+        if len(self.patch_size) != n_sizes or min(self.patch_size) < 8:
+            raise ConfigError(f"train.patch_size needs {n_sizes} sizes of at least 8 voxels for dims {self.dims:g}"
+                              f" ({'X, Y' if n_sizes == 2 else 'X, Y, Z'}), got {list(self.patch_size)}.")
         divisor = 2 ** (len(self.channels) - 1)
         if any(p % divisor for p in self.patch_size):
             raise ConfigError(f"train.patch_size {self.patch_size} must be divisible by {divisor} "
@@ -98,8 +137,31 @@ class TrainConfig:
             raise ConfigError("train.lr must be > 0 and train.weight_decay >= 0.")
         if self.mixed_precision not in ("bf16", "no"):
             raise ConfigError("train.mixed_precision must be bf16 or no.")
+        if not 0 <= self.rotate_deg <= 180 or not 0 <= self.scale_range < 1 or not 0 <= self.intensity_jitter < 1:
+            raise ConfigError("train.rotate_deg must be in [0, 180] degrees, train.scale_range and "
+                              "train.intensity_jitter in [0, 1).")
+        if not isinstance(self.largest_organ_component, bool):
+            raise ConfigError("train.largest_organ_component must be true or false.")
         if self.cascade_margin_mm < 0:
             raise ConfigError("train.cascade_margin_mm must be >= 0.")
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for the slice modes (2 and 2.5), 3 for 3-D patches."""
+        return 3 if self.dims == 3.0 else 2
+
+    @property
+    def in_channels(self) -> int:
+        """Network input channels: ``2 * context_slices + 1`` for 2.5-D, else 1."""
+        return 2 * int(self.context_slices) + 1 if self.dims == 2.5 else 1
+
+    @property
+    def slab_size(self) -> tuple[int, int, int]:
+        """The 3-D block (voxels) cut from a scan per training sample: the patch for 3-D, the
+        in-plane patch by ``in_channels`` slices for the slice modes."""
+        if self.spatial_dims == 3:
+            return tuple(self.patch_size)  # type: ignore[return-value]
+        return (self.patch_size[0], self.patch_size[1], self.in_channels)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
@@ -126,4 +188,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-able form."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        out["dims"] = int(self.dims) if self.dims.is_integer() else self.dims
+        return out

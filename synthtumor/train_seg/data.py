@@ -5,9 +5,14 @@ organ, the cascade's first model) and ``tumour`` (background / tumour inside the
 bounding box plus a margin, the cascade's second model).
 
 Training pipeline: load -> channel first -> RAS -> resample to ``spacing_mm`` -> label map to
-0/1/2 (with on-the-fly synthesis for synthetic arms: :class:`PrepareLesionSynthesisd` and
-:class:`RandLesionSynthesisd`, in HU) -> HU window to [0, 1] -> stage labels -> pad ->
-patches by class (``tumour_oversampling`` of them centred on tumour) -> random flips.
+0/1/2 (:class:`PrepareLesionSynthesisd` for synthetic arms, which also reads the case's vessel
+mask) -> class indices (all of this is deterministic, so ``CacheDataset`` caches it) -> one
+block per sample centred by class (``tumour_oversampling`` of them on tumour; for synthetic
+arms, lesions drawn on the fly and rendered in the block only: :mod:`synthtumor.train_seg.sampling`)
+-> HU window to [0, 1] -> stage labels -> (slice modes) slab to channels and centre-slice label
+-> random flips (and, where the config asks, in-plane rotation, zoom and intensity jitter).
+A block is the 3-D patch (``dims: 3``) or the in-plane patch by
+``2 * context_slices + 1`` slices (``dims: 2.5``; one slice for ``dims: 2``).
 """
 
 from __future__ import annotations
@@ -22,16 +27,20 @@ import numpy as np
 import torch
 from monai.transforms import (
     Compose,
+    ClassesToIndicesd,
     CropForegroundd,
+    DeleteItemsd,
     EnsureChannelFirstd,
+    EnsureTyped,
     LoadImaged,
     MapTransform,
     Orientationd,
-    RandCropByLabelClassesd,
+    RandAffined,
     RandFlipd,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
     ScaleIntensityRanged,
     Spacingd,
-    SpatialPadd,
 )
 
 from synthtumor.case import Phase
@@ -39,6 +48,7 @@ from synthtumor.generators.base import LesionGenerator
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.layouts import load_dataset
 from synthtumor.train_seg.config import TrainConfig
+from synthtumor.train_seg.sampling import RandClassBlockd, SlabToSliced
 from synthtumor.transforms import ApplyLabelMapd, PrepareLesionSynthesisd, RandLesionSynthesisd
 
 __all__ = ["STAGES", "dataset_items", "train_transform", "inference_transform", "stage_classes", "StageLabelsd"]
@@ -55,9 +65,11 @@ def stage_classes(stage: str) -> int:
 def dataset_items(
     path: str | os.PathLike, label_map: LabelMap | str | None = None
 ) -> tuple[list[dict[str, Any]], LabelMap]:
-    """``[{"image", "label", "case_id"}]`` for the cases of any supported layout, and their label map.
+    """``[{"image", "label", "case_id"[, "vessels"]}]`` for the cases of any supported layout, and
+    their label map.
 
-    Cases without a label file get no ``"label"`` entry (prediction needs none).
+    Cases without a label file get no ``"label"`` entry (prediction needs none); a case with a
+    separate vessel mask (a case folder's ``vessels.nii.gz``) gets its path as ``"vessels"``.
     """
     dataset = load_dataset(path, label_map)
     items = []
@@ -65,6 +77,8 @@ def dataset_items(
         item = {"image": str(ref.image), "case_id": ref.case_id}
         if ref.label is not None:
             item["label"] = str(ref.label)
+        if ref.vessels is not None:
+            item["vessels"] = str(ref.vessels)
         items.append(item)
     first = dataset.refs[0].label_map
     return items, first or LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
@@ -107,7 +121,7 @@ def _load_images(keys: tuple[str, ...]) -> LoadImaged:
 
 
 def _head(config: TrainConfig, keys: tuple[str, ...] = KEYS) -> list:
-    modes = ("bilinear", "nearest")[: len(keys)]
+    modes = ("bilinear",) + ("nearest",) * (len(keys) - 1)
     return [
         _load_images(keys),
         EnsureChannelFirstd(keys),
@@ -126,6 +140,29 @@ def _organ_crop(config: TrainConfig) -> CropForegroundd:
     return CropForegroundd(KEYS, source_key="label", select_fn=lambda x: x > 0.5, margin=margin, allow_smaller=True)
 
 
+def _augmentation(config: TrainConfig) -> list:
+    """In-plane rotation and zoom (probability 0.3) and intensity jitter, as the config sets them."""
+    steps: list = []
+    if config.rotate_deg > 0 or config.scale_range > 0:
+        angle = np.deg2rad(config.rotate_deg)
+        rotate = angle if config.spatial_dims == 2 else (0.0, 0.0, angle)
+        scale = config.scale_range if config.spatial_dims == 2 else (config.scale_range, config.scale_range, 0.0)
+        steps.append(RandAffined(KEYS, prob=0.3, rotate_range=rotate, scale_range=scale, mode=("bilinear", "nearest"),
+                                 padding_mode="border"))
+    if config.intensity_jitter > 0:
+        steps += [RandScaleIntensityd("image", factors=config.intensity_jitter, prob=0.3),
+                  RandShiftIntensityd("image", offsets=config.intensity_jitter, prob=0.3)]
+    return steps
+
+
+def stage_ratios(stage: str, tumour_oversampling: float) -> list[float]:
+    """Probabilities of centring a sample on background, organ and tumour (label 0, 1, 2)."""
+    o = float(tumour_oversampling)
+    if stage == "organ":
+        return [1 - o, o / 2, o / 2]
+    return [(1 - o) / 2, (1 - o) / 2, o]
+
+
 def train_transform(
     config: TrainConfig,
     *,
@@ -134,36 +171,48 @@ def train_transform(
     generator: LesionGenerator | None = None,
     synthesis_prob: float = 1.0,
     phase: Phase | str = Phase.UNKNOWN,
+    vessels_key: str | None = None,
 ) -> Compose:
     """The training pipeline of one stage (see module docstring).
 
     Args:
-        config: the training configuration.
+        config: the training configuration (``dims`` sets 3-D patches or 2-D / 2.5-D slices).
         stage: one of ``STAGES``.
         label_map: roles of the label values (default 1 organ, 2 tumour).
         generator: draw lesions on the fly (synthetic arms); None for real data only.
-        synthesis_prob: probability that a sample gets synthetic lesions.
+        synthesis_prob: probability that a tumour-centred sample gets synthetic lesions.
         phase: contrast phase of the scans.
+        vessels_key: key of a separate vessel mask file (e.g. a case folder's
+            ``vessels.nii.gz``) that placement keeps lesions away from; None for none.
     """
     lm = resolve_label_map(label_map)
-    steps = _head(config)
+    keys = KEYS + ((vessels_key,) if vessels_key else ())
+    steps = _head(config, keys)
     if generator is not None:
-        steps += [PrepareLesionSynthesisd(KEYS, label_map=lm, phase=phase),
-                  RandLesionSynthesisd(KEYS, generator=generator, prob=synthesis_prob)]
+        steps.append(PrepareLesionSynthesisd(KEYS, label_map=lm, phase=phase, generator=generator,
+                                             vessels_key=vessels_key))
     else:
         steps.append(ApplyLabelMapd("label", label_map=lm))
-    steps.append(_scale(config))
+    if vessels_key:
+        steps.append(DeleteItemsd(vessels_key))
     if stage == "tumour":
         steps.append(_organ_crop(config))
-    steps.append(StageLabelsd("label", stage))
-    oversample = config.tumour_oversampling
-    ratios = [(1 - oversample) / 2, (1 - oversample) / 2, oversample] if stage == "all" else [1 - oversample, oversample]
+    slab = config.spatial_dims == 2
     steps += [
-        SpatialPadd(KEYS, spatial_size=config.patch_size),
-        RandCropByLabelClassesd(KEYS, label_key="label", spatial_size=config.patch_size, ratios=ratios,
-                                num_classes=stage_classes(stage), num_samples=1, warn=False),
+        ClassesToIndicesd("label", num_classes=3, indices_postfix="_cls_indices"),
+        RandClassBlockd(KEYS, config.slab_size, stage_ratios(stage, config.tumour_oversampling),
+                        slab_context=(config.slab_size[2] // 2) if slab else None,
+                        generator=generator, synthesis_prob=synthesis_prob),
+        _scale(config),
+        StageLabelsd("label", stage),
+    ]
+    if slab:
+        steps.append(SlabToSliced(KEYS))
+    steps += [
         RandFlipd(KEYS, prob=0.5, spatial_axis=0),
         RandFlipd(KEYS, prob=0.5, spatial_axis=1),
+        *_augmentation(config),
+        EnsureTyped(KEYS, data_type="tensor", dtype=torch.float32, track_meta=False),
     ]
     transform = Compose(steps)
     transform.set_random_state(config.seed)

@@ -2,9 +2,10 @@
 
 Each input case gives ``OUT/<case_id>.nii.gz`` (0 background, 1 organ, 2 tumour) written in the
 input file's orientation, affine and header, so ``synthtumor evaluate --pred OUT --ref INPUT``
-compares them directly. End to end: one network. Cascaded: the organ network on the whole
-scan, then the tumour network inside the largest organ component's bounding box plus
-``cascade_margin_mm``; tumour is kept inside the organ's box only.
+compares them directly. End to end: one network, then (where the config's
+``largest_organ_component`` is set) only the largest connected organ-or-tumour component
+kept. Cascaded: the organ network on the whole scan, then the tumour network inside the largest
+organ component's bounding box plus ``cascade_margin_mm``; tumour is kept inside the organ's box only.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from synthtumor.io.nifti import is_nifti, ras_geometry, write_nifti
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items, inference_transform
 from synthtumor.train_seg.networks import build_network
+from synthtumor.train_seg.sampling import slab_indices
 
-__all__ = ["TrainedStage", "load_run", "predict_item", "predict_items", "run_predict", "PREDICTION_LABELS"]
+__all__ = ["TrainedStage", "segment_slices", "keep_largest_organ", "load_run", "predict_item", "predict_items", "run_predict", "PREDICTION_LABELS"]
 
 #: Written as the predictions folder's dataset.json, so `synthtumor evaluate` knows the classes.
 PREDICTION_LABELS = {"labels": {"background": 0, "organ": 1, "tumor": 2}}
@@ -49,11 +51,33 @@ class TrainedStage:
         self.network.eval()
 
     def segment(self, image: torch.Tensor) -> np.ndarray:
-        """Class index per voxel of a (1, X, Y, Z) scaled image."""
+        """Class index per voxel of a (1, X, Y, Z) scaled image (slice by slice in the slice modes)."""
+        if self.config.spatial_dims == 2:
+            return segment_slices(self.network, image, self.config.patch_size, (self.config.in_channels - 1) // 2)
         with torch.inference_mode():
             logits = sliding_window_inference(image[None].float(), roi_size=self.config.patch_size, sw_batch_size=2,
                                               predictor=self.network, overlap=0.25, mode="gaussian")
         return logits[0].argmax(0).numpy().astype(np.uint8)
+
+
+def segment_slices(network: torch.nn.Module, image: torch.Tensor, patch_size: tuple[int, ...], context: int,
+                   slices_per_batch: int = 16) -> np.ndarray:
+    """Class index per voxel of a (1, X, Y, Z) scaled image by a 2-D network, one axial slice at
+    a time: each slice with ``context`` neighbours per side as channels (the first and last
+    slices repeated beyond the scan's ends, as in training), a sliding window of ``patch_size``
+    in-plane, and the slices stacked back into the 3-D grid."""
+    volume = torch.as_tensor(image)[0].float()
+    depth = volume.shape[-1]
+    labels = np.empty(tuple(volume.shape), dtype=np.uint8)
+    with torch.inference_mode():
+        for first in range(0, depth, slices_per_batch):
+            zs = range(first, min(depth, first + slices_per_batch))
+            batch = torch.stack([volume[..., torch.as_tensor(slab_indices(z, context, depth))].permute(2, 0, 1)
+                                 for z in zs])
+            logits = sliding_window_inference(batch, roi_size=tuple(patch_size), sw_batch_size=8,
+                                              predictor=network, overlap=0.25, mode="gaussian")
+            labels[..., first:first + len(zs)] = logits.argmax(1).permute(1, 2, 0).numpy().astype(np.uint8)
+    return labels
 
 
 def load_run(run: str | os.PathLike) -> tuple[str, dict[str, TrainedStage]]:
@@ -78,13 +102,26 @@ def _largest_component_box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice,
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
+def keep_largest_organ(label: np.ndarray) -> np.ndarray:
+    """Keep only the largest 26-connected component of organ-or-tumour; everything else becomes
+    background (nnU-Net's "largest component" post-processing, for a single connected organ
+    such as the liver). A label with no foreground is returned unchanged."""
+    foreground = label > 0
+    components, n = ndi.label(foreground, structure=np.ones((3, 3, 3), bool))
+    if n <= 1:
+        return label
+    largest = int(np.argmax(np.bincount(components.ravel())[1:])) + 1
+    return np.where(components == largest, label, 0).astype(label.dtype)
+
+
 def predict_item(strategy: str, stages: dict[str, TrainedStage], item: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Predicted labels (0/1/2) on the training grid, and that grid's affine."""
     first = next(iter(stages.values()))
     image = inference_transform(first.config)({"image": item["image"]})["image"]
     affine = np.asarray(image.affine, dtype=np.float64)
     if strategy == "end_to_end":
-        return stages["all"].segment(image), affine
+        label = stages["all"].segment(image)
+        return (keep_largest_organ(label) if first.config.largest_organ_component else label), affine
     organ = stages["organ"].segment(image).astype(bool)
     label = organ.astype(np.uint8)
     config = stages["tumour"].config

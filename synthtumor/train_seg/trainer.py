@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from torch.utils.data import Subset
 from monai.data import CacheDataset, DataLoader
 from monai.losses import DiceCELoss
 from safetensors.torch import load_file, save_file
@@ -47,7 +48,7 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
 
 
 def _loss(outputs: torch.Tensor, label: torch.Tensor, loss_fn: DiceCELoss) -> torch.Tensor:
-    if outputs.dim() == 6:  # DynUNet deep supervision: (B, heads, C, X, Y, Z)
+    if outputs.dim() == label.dim() + 1:  # DynUNet deep supervision: (B, heads, C, X, Y[, Z])
         heads = torch.unbind(outputs, dim=1)
         return sum(w * loss_fn(h, label) for w, h in zip(deep_supervision_weights(len(heads)), heads))
     return loss_fn(outputs, label)
@@ -104,11 +105,20 @@ def train_stage(
     folder.mkdir(parents=True, exist_ok=True)
     accelerator = make_accelerator(config)
     torch.manual_seed(config.seed)
+    # a separate vessel mask matters only where lesions are drawn, and only if every case has one
+    vessels_key = "vessels" if generator is not None and all(item.get("vessels") for item in items) else None
+    items = [{k: v for k, v in item.items() if k != "vessels" or vessels_key} for item in items]
     transform = train_transform(config, stage=stage, label_map=label_map, generator=generator,
-                                synthesis_prob=synthesis_prob, phase=phase)
-    dataset = CacheDataset(items, transform, progress=False, num_workers=0)
+                                synthesis_prob=synthesis_prob, phase=phase, vessels_key=vessels_key)
+    # the random transforms never write into the cached volumes (they cut and copy blocks), so
+    # the cache is handed over as it is instead of deep-copying whole volumes for every sample
+    dataset = CacheDataset(items, transform, progress=False, num_workers=0, copy_cache=False)
+    # an epoch draws every case equally often and fills at least one whole batch, so a step sees
+    # batch_size samples even when there are fewer training cases than that (1, 2, 4 real scans)
+    repeats = -(-config.batch_size // len(items))
+    dataset = Subset(dataset, [i for _ in range(repeats) for i in range(len(items))])
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
-                        generator=torch.Generator().manual_seed(config.seed), drop_last=False)
+                        generator=torch.Generator().manual_seed(config.seed), drop_last=True)
     model = build_network(config, stage_classes(stage))
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.iterations)
@@ -121,7 +131,7 @@ def train_stage(
         scheduler.load_state_dict(state["scheduler"])
         step = json.loads((checkpoint / "step.json").read_text())["step"]
     model, optimiser, loader, scheduler = accelerator.prepare(model, optimiser, loader, scheduler)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
     log_path = folder / "log.csv"
     new_log = not log_path.is_file() or step == 0
     bar = tqdm(total=config.iterations, initial=step, desc=f"train {stage}", unit="step", disable=quiet)
@@ -152,7 +162,8 @@ def train_stage(
     bar.close()
     weights = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(model).state_dict().items()}
     meta = {"config": config.to_dict(), "stage": stage, "classes": stage_classes(stage),
-            "label_map": label_map.to_dict() if label_map is not None else None, "steps": step}
+            "label_map": label_map.to_dict() if label_map is not None else None, "steps": step,
+            "vessel_masks": vessels_key is not None}
     (folder / "model.json").write_text(json.dumps(meta, indent=2))
     tmp = folder / ".model.safetensors.tmp"
     save_file(weights, str(tmp))

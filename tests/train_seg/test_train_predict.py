@@ -7,6 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
 from synthtumor import ConfigError, load_dataset
 from synthtumor.cli import main
@@ -15,7 +16,7 @@ from synthtumor.io.case_io import save_case, write_cases_index
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.predict import run_predict
 
-from tests.conftest import blob_case
+from tests.conftest import blob_case, lps_affine, write_nifti_file
 
 TINY = TrainConfig(network="unet", channels=(4, 8), spacing_mm=(3.0, 3.0, 3.0), patch_size=(16, 16, 16),
                    batch_size=1, iterations=3, checkpoint_every=2, num_workers=0, mixed_precision="no")
@@ -80,8 +81,79 @@ def test_synthetic_arm_cli_and_validation_metrics(cases, tmp_path):
     "change, words",
     [({"network": "vnet"}, "unknown"), ({"patch_size": [15, 16, 16]}, "divisible"),
      ({"window_hu": [300, -200]}, "low < high"), ({"tumour_oversampling": 2}, "in \\[0, 1\\]"),
-     ({"iterations": 0}, "at least 1")],
+     ({"iterations": 0}, "at least 1"), ({"dims": 4}, "not a training mode"), ({"dims": "x"}, "2, 2.5 or 3"),
+     ({"dims": 2, "patch_size": [16, 16, 16]}, "needs 2 sizes"), ({"dims": 3, "patch_size": [16, 16]}, "needs 3 sizes"),
+     ({"dims": 2.5, "patch_size": [16, 16], "context_slices": 0}, "context_slices"),
+     ({"dims": 2, "patch_size": [16, 16], "network": "swinunetr"}, "3-D only"),
+     ({"largest_organ_component": "yes"}, "true or false")],
 )
 def test_bad_training_configs(change, words):
     with pytest.raises(ConfigError, match=words):
         TrainConfig(**{**TINY.to_dict(), **change})
+
+
+@pytest.fixture(scope="module")
+def lps_cases(tmp_path_factory):
+    """Two blob cases written with an LPS affine (array axes run left, posterior, superior)."""
+    root = tmp_path_factory.mktemp("lps")
+    ids = []
+    for seed in (0, 1):
+        case = blob_case(spacing=(2.0, 2.0, 2.5), seed=seed, tumor=True)
+        save_case(case, root)
+        folder = root / case.case_id
+        (folder / "vessels.nii.gz").unlink()
+        affine = lps_affine(spacing=(2.0, 2.0, 2.5))
+        write_nifti_file(folder / "image.nii.gz", case.image, affine, dtype=np.int16)
+        write_nifti_file(folder / "label.nii.gz", case.label.astype(np.uint8), affine)
+        ids.append(case.case_id)
+    write_cases_index(root, ids, name="lps", description="LPS blobs")
+    return root
+
+
+@pytest.mark.parametrize("dims, patch", [(2, (16, 16)), (2.5, (16, 16)), (3, (16, 16, 16))])
+def test_each_training_mode_trains_and_predicts_on_the_input_grid(lps_cases, tmp_path, dims, patch):
+    config = TrainConfig(**{**TINY.to_dict(), "dims": dims, "patch_size": patch, "context_slices": 2,
+                            "iterations": 2, "batch_size": 2, "largest_organ_component": True})
+    run = run_train_seg(lps_cases, tmp_path / "run", config=config, quiet=True)
+    meta = json.loads((run / "model" / "model.json").read_text())
+    assert meta["config"]["dims"] == dims and meta["steps"] == 2
+    written = run_predict(run, lps_cases, tmp_path / "pred", quiet=True)
+    for path in written:
+        source = nib.load(str(lps_cases / path.name.replace(".nii.gz", "") / "image.nii.gz"))
+        predicted = nib.load(str(path))
+        assert predicted.shape == source.shape
+        np.testing.assert_allclose(predicted.affine, source.affine, atol=1e-5)
+        assert nib.aff2axcodes(predicted.affine) == ("L", "P", "S")
+        assert set(np.unique(np.asarray(predicted.dataobj))) <= {0, 1, 2}
+
+
+def test_slice_prediction_uses_the_end_slices_as_their_own_neighbours():
+    from synthtumor.train_seg.predict import segment_slices
+
+    seen = []
+
+    class Record(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x[:, :, 0, 0].clone())  # (batch, channels): the slab's slice values
+            return torch.zeros(x.shape[0], 3, *x.shape[2:])
+
+    depth = 6
+    image = torch.arange(depth, dtype=torch.float32).expand(1, 8, 8, depth).clone()  # value = slice index
+    labels = segment_slices(Record(), image, (8, 8), context=2, slices_per_batch=4)
+    assert labels.shape == (8, 8, depth)
+    slabs = torch.cat(seen).tolist()
+    assert slabs[0] == [0, 0, 0, 1, 2]  # the first slice
+    assert slabs[-1] == [3, 4, 5, 5, 5]  # the last slice
+    assert len(slabs) == depth
+
+
+def test_keep_largest_organ_drops_islands_and_their_tumour():
+    from synthtumor.train_seg.predict import keep_largest_organ
+
+    label = np.zeros((20, 20, 10), np.uint8)
+    label[2:12, 2:12, 2:8] = 1
+    label[5:7, 5:7, 4:6] = 2
+    label[15:18, 15:18, 2:4] = 2  # an island of tumour outside the organ
+    kept = keep_largest_organ(label)
+    assert kept[16, 16, 3] == 0 and kept[6, 6, 5] == 2 and kept[3, 3, 3] == 1
+    assert np.array_equal(keep_largest_organ(np.zeros_like(label)), np.zeros_like(label))
