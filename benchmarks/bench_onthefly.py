@@ -64,22 +64,19 @@ from synthtumor.phantom import PhantomConfig  # noqa: E402
 from synthtumor.phantom.cohort import write_phantom_cohort  # noqa: E402
 from synthtumor.transforms import PrepareLesionSynthesisd, RandLesionCropd, RandLesionSynthesisd  # noqa: E402
 
+# MONAI's notices that its optional GPU DICOM decoder is absent (a few lines per process)
+logging.getLogger("monai.data.nvimgcodec_pydicom_plugin").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader", category=UserWarning)
+
 KEYS = ("image", "label")
 ROI = (96, 96, 96)
 PATHS = ("baseline", "synth-full", "synth-crop", "lesion-crop")
 
 
 def _load() -> LoadImaged:
-    """MONAI's LoadImaged, built without its notices that the optional GPU DICOM decoder is absent."""
-    logger = logging.getLogger("monai.data.nvimgcodec_pydicom_plugin")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader", category=UserWarning)
-            return LoadImaged(KEYS, image_only=True)
-    finally:
-        logger.setLevel(level)
+    """MONAI's LoadImaged as a user builds it (its notices about an absent GPU DICOM decoder are
+    silenced once at the top of this script, not here)."""
+    return LoadImaged(KEYS, image_only=True)
 
 
 def pipeline(kind: str, spacing: float) -> Compose:

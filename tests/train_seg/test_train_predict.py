@@ -157,3 +157,16 @@ def test_keep_largest_organ_drops_islands_and_their_tumour():
     kept = keep_largest_organ(label)
     assert kept[16, 16, 3] == 0 and kept[6, 6, 5] == 2 and kept[3, 3, 3] == 1
     assert np.array_equal(keep_largest_organ(np.zeros_like(label)), np.zeros_like(label))
+
+
+@pytest.mark.parametrize("network", ["unet", "dynunet", "segresnet"])
+@pytest.mark.parametrize("dims", [2, 2.5])
+def test_2d_networks_take_the_slab_channels(network, dims):
+    from synthtumor.train_seg.networks import build_network
+
+    config = TrainConfig(network=network, dims=dims, context_slices=2, channels=(8, 16, 32), patch_size=(32, 32))
+    model = build_network(config, 3).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, config.in_channels, 32, 32))
+    assert out.shape == (2, 3, 32, 32)
+    assert config.in_channels == (5 if dims == 2.5 else 1)
