@@ -57,3 +57,19 @@ class DatasetLayoutError(SynthTumorError):
 
 class ConfigError(SynthTumorError, ValueError):
     """A configuration value is missing or out of range."""
+
+
+class TrainingError(SynthTumorError, RuntimeError):
+    """A training run that cannot go on (e.g. its loss became NaN)."""
+
+
+def user_error_in(exc: BaseException) -> SynthTumorError | None:
+    """The synthtumor error behind ``exc``, if any: MONAI wraps an exception raised inside a
+    transform in a ``RuntimeError("applying transform ...")``, which would show the user a
+    traceback instead of the one-line message."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SynthTumorError):
+            return seen
+        seen = seen.__cause__
+    return None

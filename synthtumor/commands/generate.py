@@ -28,6 +28,7 @@ from synthtumor.generators import HeuristicGenerator, LesionGenerator
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
 from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
+from synthtumor.io.guards import check_output_apart
 from synthtumor.io.layouts import CaseRef, load_dataset
 from synthtumor.lesions.render import RENDER_VERSION
 from synthtumor.lesions.spec import TumorSpec
@@ -174,12 +175,7 @@ def _check_same_run(out: Path, fingerprint: dict[str, Any]) -> None:
 
 
 def _check_out(input_path: Path, out: Path) -> None:
-    inp, target = input_path.resolve(), out.resolve()
-    if target == inp or inp in target.parents or target in inp.parents:
-        raise ConfigError(
-            f"--out {out} overlaps the input {input_path}; synthtumor never writes over its input.",
-            fix="choose an output folder outside the input dataset.",
-        )
+    check_output_apart(out, {"input": input_path})
 
 
 def run_generate(

@@ -38,6 +38,7 @@ import numpy as np
 from synthtumor.case import Phase
 from synthtumor.errors import ConfigError, DatasetLayoutError
 from synthtumor.io.case_io import write_text_atomic
+from synthtumor.io.guards import check_output_apart
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.io.layouts import CaseRef, Dataset, load_dataset
 from synthtumor.parallel import map_with_progress
@@ -54,12 +55,7 @@ _SIDES = ("real", "synthetic")
 
 
 def _check_out(out: Path, inputs: dict[str, Path]) -> None:
-    target = out.resolve()
-    for name, folder in inputs.items():
-        source = folder.resolve()
-        if target == source or source in target.parents or target in source.parents:
-            raise ConfigError(f"--out {out} overlaps the {name} dataset {folder}; synthtumor never writes into its "
-                              "inputs.", fix="choose an output folder outside both datasets.")
+    check_output_apart(out, {f"{name} dataset": folder for name, folder in inputs.items()})
 
 
 def _select_phase(dataset: Dataset, phase: Phase | str | None, side: str) -> Dataset:

@@ -20,6 +20,7 @@ import yaml
 from synthtumor.errors import ConfigError
 from synthtumor.generators import HeuristicGenerator
 from synthtumor.io.case_io import write_text_atomic
+from synthtumor.io.guards import check_output_apart
 from synthtumor.metrics.dataset_eval import run_evaluate
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items
@@ -56,6 +57,7 @@ def run_train_seg(
     if not 0.0 <= synthesis_prob <= 1.0:
         raise ConfigError("--synthesis-prob must be in [0, 1].")
     run = Path(out)
+    check_output_apart(run, {"training data": train, "validation data": val})
     items, lm = dataset_items(train, label_map)
     generator = HeuristicGenerator.from_preset(synthetic_preset) if synthetic_preset else None
     record: dict[str, Any] = {"strategy": cfg.strategy, "train": str(train), "val": str(val) if val else None,

@@ -45,11 +45,12 @@ from monai.transforms import (
 
 from synthtumor.case import Phase
 from synthtumor.generators.base import LesionGenerator
+from synthtumor.io.guards import CheckScand
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.layouts import load_dataset
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.sampling import RandClassBlockd, SlabToSliced
-from synthtumor.transforms import ApplyLabelMapd, PrepareLesionSynthesisd, RandLesionSynthesisd
+from synthtumor.transforms import ApplyLabelMapd, PrepareLesionSynthesisd
 
 __all__ = ["STAGES", "dataset_items", "train_transform", "inference_transform", "stage_classes", "StageLabelsd"]
 
@@ -125,6 +126,7 @@ def _head(config: TrainConfig, keys: tuple[str, ...] = KEYS) -> list:
     return [
         _load_images(keys),
         EnsureChannelFirstd(keys),
+        CheckScand(keys[:2]),
         Orientationd(keys, axcodes="RAS", labels=None),
         Spacingd(keys, pixdim=config.spacing_mm, mode=modes),
     ]

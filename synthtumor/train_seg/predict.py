@@ -22,8 +22,9 @@ from safetensors.torch import load_file
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from synthtumor.errors import ConfigError
+from synthtumor.errors import ConfigError, user_error_in
 from synthtumor.io.case_io import write_json_atomic
+from synthtumor.io.guards import check_finite_weights, check_output_apart
 from synthtumor.io.nifti import is_nifti, ras_geometry, write_nifti
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items, inference_transform
@@ -47,7 +48,9 @@ class TrainedStage:
         self.config = TrainConfig.from_dict(meta["config"])
         self.stage = meta["stage"]
         self.network = build_network(self.config, int(meta["classes"]))
-        self.network.load_state_dict(load_file(str(folder / "model.safetensors")))
+        weights = load_file(str(folder / "model.safetensors"))
+        check_finite_weights(weights, folder / "model.safetensors")
+        self.network.load_state_dict(weights)
         self.network.eval()
 
     def segment(self, image: torch.Tensor) -> np.ndarray:
@@ -117,7 +120,10 @@ def keep_largest_organ(label: np.ndarray) -> np.ndarray:
 def predict_item(strategy: str, stages: dict[str, TrainedStage], item: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Predicted labels (0/1/2) on the training grid, and that grid's affine."""
     first = next(iter(stages.values()))
-    image = inference_transform(first.config)({"image": item["image"]})["image"]
+    try:
+        image = inference_transform(first.config)({"image": item["image"], "case_id": item.get("case_id", "scan")})["image"]
+    except RuntimeError as exc:
+        raise (user_error_in(exc) or exc) from None
     affine = np.asarray(image.affine, dtype=np.float64)
     if strategy == "end_to_end":
         label = stages["all"].segment(image)
@@ -154,6 +160,9 @@ def run_predict(
     Raises:
         ConfigError: ``model`` is not a trained run, or an input image is not NIfTI.
     """
+    check_output_apart(out, {"input": input_path})
+    if Path(model).resolve() == Path(out).resolve():
+        raise ConfigError(f"--out {out} is the model's run folder.", fix="write predictions to another folder.")
     items, _ = dataset_items(input_path, label_map)
     return predict_items(model, items, out, quiet=quiet)
 

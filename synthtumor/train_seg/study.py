@@ -27,6 +27,7 @@ import numpy as np
 from synthtumor.errors import ConfigError
 from synthtumor.generators import HeuristicGenerator
 from synthtumor.io.case_io import save_case, write_cases_index, write_json_atomic
+from synthtumor.io.guards import check_output_apart
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.io.layouts import load_dataset
 from synthtumor.io.tables import write_csv_atomic
@@ -160,6 +161,7 @@ def run_study(config: StudyConfig | str, out: str | os.PathLike, *, quiet: bool 
 
     config = config if isinstance(config, StudyConfig) else StudyConfig.load(config)
     out = Path(out)
+    check_output_apart(out, {"annotated data": config.annotated, "healthy data": config.healthy})
     out.mkdir(parents=True, exist_ok=True)
     if config.annotated is None or config.healthy is None:
         phantom_annotated, phantom_healthy = _phantom_data(config, out / "data", quiet)

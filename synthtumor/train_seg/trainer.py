@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from synthtumor.case import Phase
-from synthtumor.errors import ConfigError
+from synthtumor.errors import ConfigError, TrainingError, user_error_in
 from synthtumor.generators.base import LesionGenerator
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.train_seg.config import TrainConfig
@@ -52,6 +52,19 @@ def _loss(outputs: torch.Tensor, label: torch.Tensor, loss_fn: DiceCELoss) -> to
         heads = torch.unbind(outputs, dim=1)
         return sum(w * loss_fn(h, label) for w, h in zip(deep_supervision_weights(len(heads)), heads))
     return loss_fn(outputs, label)
+
+
+def _batches(loader):
+    """The loader's batches, with an error a transform raised on bad input shown as itself."""
+    iterator = iter(loader)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except RuntimeError as exc:
+            raise (user_error_in(exc) or exc) from None
+        yield batch
 
 
 def _save_checkpoint(folder: Path, model: torch.nn.Module, optimiser, scheduler, step: int) -> None:
@@ -112,7 +125,10 @@ def train_stage(
                                 synthesis_prob=synthesis_prob, phase=phase, vessels_key=vessels_key)
     # the random transforms never write into the cached volumes (they cut and copy blocks), so
     # the cache is handed over as it is instead of deep-copying whole volumes for every sample
-    dataset = CacheDataset(items, transform, progress=False, num_workers=0, copy_cache=False)
+    try:
+        dataset = CacheDataset(items, transform, progress=False, num_workers=0, copy_cache=False)
+    except RuntimeError as exc:
+        raise (user_error_in(exc) or exc) from None
     # an epoch draws every case equally often and fills at least one whole batch, so a step sees
     # batch_size samples even when there are fewer training cases than that (1, 2, 4 real scans)
     repeats = -(-config.batch_size // len(items))
@@ -142,9 +158,15 @@ def train_stage(
             writer.writerow(["step", "loss", "lr", "seconds"])
         model.train()
         while step < config.iterations:
-            for batch in loader:
+            for batch in _batches(loader):
                 optimiser.zero_grad()
                 loss = _loss(model(batch["image"]), batch["label"], loss_fn)
+                if not bool(torch.isfinite(loss)):
+                    raise TrainingError(
+                        f"the training loss became {loss.item()} at step {step + 1}; no model was written "
+                        f"(the last checkpoint, if any, is step {step - step % config.checkpoint_every}).",
+                        fix="check the scans for extreme intensities, or lower train.lr (now "
+                            f"{config.lr:g}).")
                 accelerator.backward(loss)
                 optimiser.step()
                 scheduler.step()

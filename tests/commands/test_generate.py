@@ -110,7 +110,7 @@ def test_decathlon_export(healthy, tmp_path):
 
 
 def test_output_inside_the_input_is_refused(healthy):
-    with pytest.raises(ConfigError, match="never writes over its input"):
+    with pytest.raises(ConfigError, match="never writes into its inputs"):
         run_generate(healthy, healthy / "out", quiet=True)
 
 
