@@ -16,25 +16,20 @@ from safetensors.torch import load_file, save_file
 
 from synthtumor.cli import main
 from synthtumor.errors import ConfigError, InvalidCaseError, TrainingError
-from synthtumor.io.case_io import save_case, write_cases_index
+from synthtumor.io.case_io import save_case
 from synthtumor.io.guards import CheckScand, check_output_apart
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.trainer import train_stage
 
-from tests.conftest import blob_case
+from tests.conftest import blob_case, blob_dataset
 
 TINY = TrainConfig(network="unet", dims=2, channels=(4, 8), spacing_mm=(3.0, 3.0, 3.0), patch_size=(16, 16),
                    batch_size=2, iterations=2, checkpoint_every=2, num_workers=0, mixed_precision="no")
 
 
-def _dataset(root, n=2, **edit):
-    ids = []
-    for seed in range(n):
-        case = blob_case(spacing=(2.0, 2.0, 2.5), seed=seed, tumor=True)
-        save_case(case, root)
-        ids.append(case.case_id)
-    write_cases_index(root, ids, name="guards", description="test blobs")
-    return root
+def _dataset(root):
+    root.mkdir()
+    return blob_dataset(root, n=2)
 
 
 def _config_file(tmp_path, **changes):
