@@ -181,11 +181,24 @@ def from_ras(array: np.ndarray, source: SourceGeometry) -> np.ndarray:
 
 
 def atomic_path(target: Path) -> Path:
-    """A temporary file name beside ``target`` with the same suffix (so nibabel picks the format)."""
+    """A temporary file name beside ``target`` with the same suffix (so nibabel picks the format).
+
+    ``mkstemp`` creates the file private (0600); it is given the mode any other tool's new file
+    gets under the user's umask (0644 under the usual 022), which the rename then keeps, so a
+    colleague can read a generated dataset.
+    """
     suffix = ".nii.gz" if str(target).endswith(".nii.gz") else target.suffix
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)
+    os.chmod(name, 0o666 & ~current_umask())
     return Path(name)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_nifti(

@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
-from synthtumor.config_paths import config_dir
+from synthtumor.config_paths import config_dir, read_yaml_mapping
 from synthtumor.errors import ConfigError
 
 __all__ = ["TrainConfig", "NETWORKS", "STRATEGIES", "DIMS"]
@@ -170,7 +169,13 @@ class TrainConfig:
         unknown = sorted(set(data) - known - {"name", "description"})
         if unknown:
             raise ConfigError(f"train config: unknown keys {unknown}.", fix=f"use {sorted(known)}.")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"train config: a value has the wrong type ({exc}).",
+                              fix="numbers where numbers are expected, lists where lists are.") from None
 
     @classmethod
     def load(cls, name_or_path: str | Path, **overrides: Any) -> TrainConfig:
@@ -181,9 +186,7 @@ class TrainConfig:
         if not path.is_file():
             known = sorted(p.stem for p in config_dir("train").glob("*.yaml"))
             raise ConfigError(f"no train config {str(name_or_path)!r}.", fix=f"use one of {known} or a YAML path.")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} must hold a mapping.")
+        data = read_yaml_mapping(path, "train config")
         return cls.from_dict({**data, **overrides})
 
     def to_dict(self) -> dict[str, Any]:

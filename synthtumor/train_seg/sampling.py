@@ -4,17 +4,20 @@
 the in-plane patch by ``2k + 1`` slices for the slice modes) from a prepared volume in HU with
 a 0/1/2 label. Its centre class is drawn from ``ratios`` (background / organ / tumour); a voxel
 of that class is drawn uniformly from the indices MONAI's ``ClassesToIndicesd`` cached. When
-the class is tumour and a generator is given, with probability ``synthesis_prob`` the block is
-instead cut around a freshly sampled synthetic lesion by :class:`synthtumor.transforms.RandLesionCropd`,
-which samples the lesions on the whole prepared volume (3-D objects in their anatomy) and
-renders only the block: the fast path, whose cost does not grow with the scan's size.
+the class is tumour and a generator is given, with probability ``synthesis_prob`` (always, in a
+scan without tumour) the block is instead cut around a freshly sampled synthetic lesion by
+:class:`synthtumor.transforms.RandLesionCropd`, which samples the lesions on the whole prepared
+volume (3-D objects in their anatomy) and renders only the block: the fast path, whose
+rendering cost does not grow with the scan's size.
 
 Blocks are copies: the input's arrays are never written, so the trainer's ``CacheDataset``
 hands its cache over without copying whole volumes (``copy_cache=False``).
 
 Blocks near the scan's edge: in-plane the block is shifted inside the scan (padded where the
 scan is smaller); along Z a slice-mode block keeps its centre slice and repeats the first or
-last slice for neighbours beyond the scan (edge padding), as prediction does.
+last slice for neighbours beyond the scan (edge padding), as prediction does. A block cut
+around a synthetic lesion is shifted inside the scan along Z as well (``RandLesionCropd``'s
+rule), so its centre slice is never one of the scan's first or last ``k`` slices.
 
 :class:`SlabToSliced` turns a slice-mode block into a 2-D sample: the ``2k + 1`` slices become
 input channels and the label keeps only the centre slice.
@@ -143,7 +146,7 @@ class RandClassBlockd(Randomizable, MapTransform):
         wanted = self._class([counts[0], counts[1], max(counts[2], int(synthesis))])
         if wanted == 2 and synthesis and (self._u[1] < self.synthesis_prob or counts[2] == 0):
             self.lesion_crop.set_random_state(self._seed)
-            return self._slab_fixup(self.lesion_crop(d))
+            return self._without_internal_keys(self.lesion_crop(d))
         chosen = np.asarray(indices[wanted])
         flat = int(chosen[min(int(self._u[2] * len(chosen)), len(chosen) - 1)])
         image_key, label_key = self.keys
@@ -164,7 +167,7 @@ class RandClassBlockd(Randomizable, MapTransform):
         d.pop(self.prepared_key, None)
         return d
 
-    def _slab_fixup(self, d: dict[Hashable, Any]) -> dict[Hashable, Any]:
+    def _without_internal_keys(self, d: dict[Hashable, Any]) -> dict[Hashable, Any]:
         d.pop(self.prepared_key, None)
         d.pop(self.indices_key, None)
         return d

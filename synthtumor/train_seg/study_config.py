@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
-from synthtumor.config_paths import config_dir
+from synthtumor.config_paths import config_dir, read_yaml_mapping
 from synthtumor.errors import ConfigError
 
 __all__ = ["ArmSpec", "StudyConfig", "ARM_KINDS"]
@@ -109,14 +108,23 @@ class StudyConfig:
             raise ConfigError(f"study config: unknown keys {unknown}.", fix=f"use {sorted(known)}.")
         kw = {k: v for k, v in data.items() if k != "description"}
         arms = []
-        for arm in kw.pop("arms", [{"kind": "real"}]):
+        listed = kw.pop("arms", [{"kind": "real"}])
+        if not isinstance(listed, (list, tuple)):
+            raise ConfigError(f"study.arms must be a list of arms, got {listed!r}.")
+        for arm in listed:
             if not isinstance(arm, Mapping):
                 raise ConfigError(f"study arm {arm!r} must be a mapping with a 'kind'.")
             try:
                 arms.append(ArmSpec(**arm))
             except TypeError as exc:
                 raise ConfigError(f"study arm {dict(arm)}: {exc}.") from None
-        return cls(arms=tuple(arms), **kw)
+        try:
+            return cls(arms=tuple(arms), **kw)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"study config: a value has the wrong type ({exc}).",
+                              fix="numbers where numbers are expected, lists where lists are.") from None
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> StudyConfig:
@@ -126,7 +134,5 @@ class StudyConfig:
             path = config_dir("study") / f"{name_or_path}.yaml"
         if not path.is_file():
             raise ConfigError(f"no study config {str(name_or_path)!r}.", fix="give a YAML path or a configs/study/ name.")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} must hold a mapping.")
+        data = read_yaml_mapping(path, "study config")
         return cls.from_dict({"name": path.stem, **data})

@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from torch.utils.data import Subset
 from monai.data import CacheDataset, DataLoader
 from monai.losses import DiceCELoss
 from safetensors.torch import load_file, save_file
+from torch.utils.data import Subset
 from tqdm import tqdm
 
 from synthtumor.case import Phase

@@ -139,3 +139,26 @@ def test_predict_refuses_a_model_with_non_finite_weights(tmp_path, capsys):
     assert "non-finite weights" in capsys.readouterr().err
     assert not list((tmp_path / "preds").glob("*.nii.gz")) if (tmp_path / "preds").exists() else True
     assert json.loads((tmp_path / "run" / "run.json").read_text())["strategy"] == "end_to_end"
+
+
+@pytest.mark.parametrize("text, words", [("network: [unclosed", "cannot be read as YAML"),
+                                         ("- a\n- b\n", "must hold a mapping"),
+                                         ("batch_size: abc\n", "wrong type")])
+def test_a_bad_train_config_file_is_one_line_and_exit_2(tmp_path, capsys, text, words):
+    data = _dataset(tmp_path / "data")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    assert main(["train-seg", "--train", str(data), "--out", str(tmp_path / "run"), "--config", str(bad),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, words", [("scarcity: [1, 2\n", "cannot be read as YAML"),
+                                         ("arms: 3\n", "list of arms"), ("n_test: abc\n", "wrong type")])
+def test_a_bad_study_config_file_is_one_line_and_exit_2(tmp_path, capsys, text, words):
+    bad = tmp_path / "study.yaml"
+    bad.write_text(text)
+    assert main(["study", "--config", str(bad), "--out", str(tmp_path / "study"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 
 import nibabel as nib
 import numpy as np
 import pytest
 
 from synthtumor import CaseFileError, InvalidCaseError, load_case, save_case
-from synthtumor.io.nifti import from_ras, read_nifti, to_ras
+from synthtumor.io.nifti import current_umask, from_ras, read_nifti, to_ras, write_nifti
 
 from tests.conftest import lps_affine, toy_volume, write_nifti_file
 
@@ -137,3 +139,15 @@ def test_read_nifti_keeps_on_disk_order(tmp_path):
     data, source = read_nifti(tmp_path / "img.nii.gz")
     np.testing.assert_array_equal(data, image)
     assert source.orientation == "LPS" and source.dtype == np.int16
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_follow_the_umask_not_the_private_temporary_mode(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        path = write_nifti(np.zeros((4, 4, 4), np.int16), np.eye(4), tmp_path / "x.nii.gz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["x.nii.gz"]
