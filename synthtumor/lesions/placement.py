@@ -70,6 +70,14 @@ class PlacementRules:
     location_prior: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("boundary_margin_mm", "subcapsular_prob", "vessel_clearance_mm", "min_gap_mm", "min_radius_mm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"placement.{name} must be a number, got {value!r}.") from None
+            object.__setattr__(self, name, float(value))
         for name in ("boundary_margin_mm", "vessel_clearance_mm", "min_gap_mm"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"placement.{name} must be >= 0 mm, got {getattr(self, name)}.")

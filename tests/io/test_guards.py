@@ -162,3 +162,11 @@ def test_a_bad_study_config_file_is_one_line_and_exit_2(tmp_path, capsys, text, 
     assert main(["study", "--config", str(bad), "--out", str(tmp_path / "study"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_a_set_override_of_the_wrong_type_is_one_line_and_exit_2(tmp_path, capsys):
+    data = _dataset(tmp_path / "data")
+    assert main(["generate", "--input", str(data), "--out", str(tmp_path / "out"),
+                 "--set", "placement.vessel_clearance_mm=abc", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "placement.vessel_clearance_mm must be a number" in err and "Traceback" not in err
