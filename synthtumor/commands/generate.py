@@ -244,6 +244,29 @@ def _replay_one(args: tuple[GenerateJob, CaseRef, list[dict[str, Any]]]) -> None
         _write_output(job, generator, prepared, record["case_id"], ref.case_id, record["seed"], specs)
 
 
+def _read_manifest(manifest: Path) -> list[dict[str, Any]]:
+    """The manifest's case records, one JSON object a line.
+
+    Raises:
+        ConfigError: naming the first line that is not a complete case record (a manifest cut
+            off by a crash or an editor).
+    """
+    records = []
+    for number, line in enumerate(manifest.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"manifest {manifest} line {number} is not complete JSON ({exc.msg}).",
+                              fix="restore the line, or delete it to leave that case out of the replay.") from None
+        if not isinstance(record, dict) or "source_case_id" not in record or "specs" not in record:
+            raise ConfigError(f"manifest {manifest} line {number} is not a case record "
+                              "(needs source_case_id and specs).", fix="restore the line, or delete it.")
+        records.append(record)
+    return records
+
+
 def run_replay(
     manifest: str | os.PathLike,
     input_path: str | os.PathLike,
@@ -270,7 +293,7 @@ def run_replay(
     _check_out(input_path, out)
     if not manifest.is_file():
         raise ConfigError(f"manifest not found: {manifest}.")
-    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    records = _read_manifest(manifest)
     if not records:
         raise ConfigError(f"manifest {manifest} holds no case.")
     first = records[0]

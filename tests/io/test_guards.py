@@ -170,3 +170,15 @@ def test_a_set_override_of_the_wrong_type_is_one_line_and_exit_2(tmp_path, capsy
                  "--set", "placement.vessel_clearance_mm=abc", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "placement.vessel_clearance_mm must be a number" in err and "Traceback" not in err
+
+
+def test_a_truncated_replay_manifest_is_one_line_and_exit_2(tmp_path, capsys):
+    data = _dataset(tmp_path / "data")
+    assert main(["generate", "--input", str(data), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    manifest = (tmp_path / "out" / "manifest.jsonl").read_text()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(manifest[: len(manifest) // 2])
+    assert main(["generate", "--input", str(data), "--out", str(tmp_path / "again"), "--replay", str(cut),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "is not complete JSON" in err and "Traceback" not in err

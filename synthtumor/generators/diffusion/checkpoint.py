@@ -147,13 +147,17 @@ def load_checkpoint_file(folder: Path, name: str) -> dict[str, torch.Tensor]:
     """The weights ``folder/<name>.safetensors`` (on the CPU).
 
     Raises:
-        CaseFileError: the file is missing.
+        CaseFileError: the file is missing, or cut short or corrupt (safetensors cannot read it).
     """
     path = Path(folder) / f"{name}.safetensors"
     if not path.is_file():
         raise CaseFileError(f"checkpoint {folder} has no {path.name}.",
                             fix="resume training (train-diffusion --resume) so a complete checkpoint is written.")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError) on a damaged file
+        raise CaseFileError(f"checkpoint file {path} is damaged or cut short ({' '.join(str(exc).split())}).",
+                            fix="delete that checkpoint folder so the previous one is used, or train again.") from None
 
 
 def load_checkpoint_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:

@@ -102,3 +102,15 @@ def test_resume_continues_exactly_where_it_stopped(dataset, tmp_path):
         b = load_file(str(interrupted / "checkpoints" / "step_0000004" / name))
         for key in a:
             torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=1e-5)
+
+
+def test_a_truncated_checkpoint_is_one_line_not_a_traceback(dataset, tmp_path):
+    from synthtumor.errors import CaseFileError
+    from synthtumor.generators.diffusion.checkpoint import latest_checkpoint, load_weights
+
+    run = tmp_path / "run"
+    run_train_diffusion(dataset, run, config=TINY, max_steps=2, quiet=True)
+    weights = latest_checkpoint(run) / "ema.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # as a crash mid-copy leaves it
+    with pytest.raises(CaseFileError, match="damaged or cut short"):
+        load_weights(run)
