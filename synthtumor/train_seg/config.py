@@ -99,6 +99,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be a list of numbers.") from None
         if len(self.channels) < 2 or min(self.channels) < 1:
             raise ConfigError("train.channels needs at least two positive levels.")
+        if self.network == "dynunet" and len(self.channels) < 3:
+            raise ConfigError("train.channels needs at least three levels for dynunet.")
         if len(self.spacing_mm) != 3 or min(self.spacing_mm) <= 0:
             raise ConfigError("train.spacing_mm needs three positive values (mm).")
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
-from safetensors.torch import load_file
+from safetensors.torch import load_file, load_model
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
@@ -48,9 +48,8 @@ class TrainedStage:
         self.config = TrainConfig.from_dict(meta["config"])
         self.stage = meta["stage"]
         self.network = build_network(self.config, int(meta["classes"]))
-        weights = load_file(str(folder / "model.safetensors"))
-        check_finite_weights(weights, folder / "model.safetensors")
-        self.network.load_state_dict(weights)
+        check_finite_weights(load_file(str(folder / "model.safetensors")), folder / "model.safetensors")
+        load_model(self.network, str(folder / "model.safetensors"))
         self.network.eval()
 
     def segment(self, image: torch.Tensor) -> np.ndarray:

@@ -22,7 +22,7 @@ import torch
 from accelerate import Accelerator
 from monai.data import CacheDataset, DataLoader
 from monai.losses import DiceCELoss
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_model, save_model
 from torch.utils.data import Subset
 from tqdm import tqdm
 
@@ -54,16 +54,20 @@ def _loss(outputs: torch.Tensor, label: torch.Tensor, loss_fn: DiceCELoss) -> to
     return loss_fn(outputs, label)
 
 
-def _batches(loader):
-    """The loader's batches, with an error a transform raised on bad input shown as itself."""
+def _batches(loader, timings: dict[str, float] | None = None):
+    """The loader's batches, with an error a transform raised on bad input shown as itself; the
+    seconds spent waiting for each batch are added to ``timings["data_wait_s"]``."""
     iterator = iter(loader)
     while True:
+        start = time.perf_counter()
         try:
             batch = next(iterator)
         except StopIteration:
             return
         except RuntimeError as exc:
             raise (user_error_in(exc) or exc) from None
+        if timings is not None:
+            timings["data_wait_s"] = timings.get("data_wait_s", 0.0) + time.perf_counter() - start
         yield batch
 
 
@@ -71,7 +75,7 @@ def _save_checkpoint(folder: Path, model: torch.nn.Module, optimiser, scheduler,
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "weights.safetensors"))
+    save_model(model, str(tmp / "weights.safetensors"))
     torch.save({"optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "state.pt")
     (tmp / "step.json").write_text(json.dumps({"step": step}))
     shutil.rmtree(folder, ignore_errors=True)
@@ -90,6 +94,7 @@ def train_stage(
     phase: Phase | str = Phase.UNKNOWN,
     resume: bool = False,
     quiet: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> Path:
     """Train one stage's network on ``items`` and return its folder.
 
@@ -104,6 +109,8 @@ def train_stage(
         phase: contrast phase of the scans.
         resume: continue from the stage's checkpoint (a finished stage is kept as it is).
         quiet: no progress bar.
+        timings: filled with ``data_wait_s`` (seconds spent waiting for batches) and
+            ``loop_s`` (seconds in the training loop), e.g. for the data-wait fraction.
 
     Raises:
         ConfigError: no training case, or an existing stage folder without ``resume``.
@@ -141,7 +148,7 @@ def train_stage(
     step = 0
     checkpoint = folder / "checkpoint"
     if resume and checkpoint.is_dir():
-        model.load_state_dict(load_file(str(checkpoint / "weights.safetensors")))
+        load_model(model, str(checkpoint / "weights.safetensors"))
         state = torch.load(checkpoint / "state.pt", weights_only=True)
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
@@ -158,7 +165,7 @@ def train_stage(
             writer.writerow(["step", "loss", "lr", "seconds"])
         model.train()
         while step < config.iterations:
-            for batch in _batches(loader):
+            for batch in _batches(loader, timings):
                 optimiser.zero_grad()
                 loss = _loss(model(batch["image"]), batch["label"], loss_fn)
                 if not bool(torch.isfinite(loss)):
@@ -182,12 +189,14 @@ def train_stage(
                 if step >= config.iterations:
                     break
     bar.close()
-    weights = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(model).state_dict().items()}
+    if timings is not None:
+        timings["loop_s"] = timings.get("loop_s", 0.0) + time.perf_counter() - start
     meta = {"config": config.to_dict(), "stage": stage, "classes": stage_classes(stage),
             "label_map": label_map.to_dict() if label_map is not None else None, "steps": step,
             "vessel_masks": vessels_key is not None}
     (folder / "model.json").write_text(json.dumps(meta, indent=2))
     tmp = folder / ".model.safetensors.tmp"
-    save_file(weights, str(tmp))
+    # save_model stores tensors that modules share (DynUNet's skip layers alias its blocks) once
+    save_model(accelerator.unwrap_model(model), str(tmp))
     os.replace(tmp, folder / "model.safetensors")
     return folder

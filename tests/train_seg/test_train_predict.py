@@ -85,7 +85,7 @@ def test_synthetic_arm_cli_and_validation_metrics(cases, tmp_path):
      ({"dims": 2, "patch_size": [16, 16, 16]}, "needs 2 sizes"), ({"dims": 3, "patch_size": [16, 16]}, "needs 3 sizes"),
      ({"dims": 2.5, "patch_size": [16, 16], "context_slices": 0}, "context_slices"),
      ({"dims": 2, "patch_size": [16, 16], "network": "swinunetr"}, "3-D only"),
-     ({"largest_organ_component": "yes"}, "true or false")],
+     ({"largest_organ_component": "yes"}, "true or false"), ({"network": "dynunet"}, "three levels for dynunet")],
 )
 def test_bad_training_configs(change, words):
     with pytest.raises(ConfigError, match=words):
@@ -170,3 +170,14 @@ def test_2d_networks_take_the_slab_channels(network, dims):
         out = model(torch.zeros(2, config.in_channels, 32, 32))
     assert out.shape == (2, 3, 32, 32)
     assert config.in_channels == (5 if dims == 2.5 else 1)
+
+
+def test_dynunet_weights_with_shared_tensors_save_resume_and_predict(lps_cases, tmp_path):
+    # DynUNet's skip layers alias its blocks: a plain safetensors save_file refused the state dict
+    config = TrainConfig(**{**TINY.to_dict(), "network": "dynunet", "channels": (4, 8, 16), "dims": 2,
+                            "patch_size": (16, 16), "iterations": 2, "checkpoint_every": 1})
+    run = run_train_seg(lps_cases, tmp_path / "run", config=config, quiet=True)
+    (run / "model" / "model.safetensors").unlink()  # as if killed after the last checkpoint
+    run_train_seg(lps_cases, tmp_path / "run", config=config, resume=True, quiet=True)
+    written = run_predict(run, lps_cases, tmp_path / "pred", quiet=True)
+    assert len(written) == 2
