@@ -15,8 +15,9 @@ On a CUDA GPU, in order (each step's figures go to ``DIR/gpu_check.json`` as soo
    sampled with 50 DDIM steps (seconds per lesion).
 5. ``study``: a 2-arm (real, synthetic), 1-seed study with the 2-D preset, end to end.
 
-It stops starting new steps once ``--budget-s`` (default 450 s, under 8 minutes) has passed and
-lists them under ``skipped``; a step that fails is recorded under ``errors`` (its traceback in
+It stops starting new steps once ``--budget-s`` (default 420 s) has passed and lists them
+under ``skipped``, and stops a step still running at ``--limit-s`` (default 470 s, under 8
+minutes), recording it under ``errors`` as timed out and writing what it has; a step that fails is recorded under ``errors`` (its traceback in
 ``DIR/gpu_check.log``) and the rest go on. Exit status: 0 when every step ran, 1 when a step
 failed or was skipped, 2 without a CUDA GPU unless ``--dry-run`` (never a silent CPU fallback).
 
@@ -40,6 +41,7 @@ import csv
 import datetime
 import json
 import logging
+import signal
 import sys
 import time
 import traceback
@@ -53,6 +55,15 @@ import torch
 SEG_PRESETS = ("dynunet_gpu", "dynunet_2d_gpu")
 DIFFUSION_PRESETS = {"gpu_64": "tiny_cpu", "gpu_latent_96": "tiny_latent_cpu"}  # GPU preset -> dry-run stand-in
 WARM_UP = 3
+
+
+class TimeUp(BaseException):
+    """Raised in the running step when ``--limit-s`` is reached (a BaseException, so that no step
+    swallows it)."""
+
+
+def _time_up(signum, frame):  # noqa: ARG001 - a signal handler's signature
+    raise TimeUp()
 
 
 class Check:
@@ -227,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="the same steps at tiny sizes on the CPU")
     parser.add_argument("--steps", type=int, default=None,
                         help="timed training steps per model after 3 warm-up steps (default 50; 2 with --dry-run)")
-    parser.add_argument("--budget-s", type=float, default=450.0, help="start no step after this many seconds")
+    parser.add_argument("--budget-s", type=float, default=420.0, help="start no step after this many seconds")
+    parser.add_argument("--limit-s", type=int, default=470, help="stop a running step at this many seconds")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available() and not args.dry_run:
         print("gpu_check: no CUDA GPU is visible to torch; this check measures a GPU and does not fall back "
@@ -243,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     check.log.setLevel(logging.INFO)
     check.log.info("device %s, torch %s, CUDA %s, dry run %s", check.report["device"], torch.__version__,
                    torch.version.cuda, args.dry_run)
+    if hasattr(signal, "SIGALRM") and args.limit_s > 0:
+        signal.signal(signal.SIGALRM, _time_up)
+        signal.alarm(args.limit_s)
     for name, call in plan(check):
         if time.perf_counter() - check.start > args.budget_s:
             check.report["skipped"].append(name)
@@ -253,11 +268,19 @@ def main(argv: list[str] | None = None) -> int:
             figures = call()
             check.report["steps"][name] = {**figures, "seconds": round(time.perf_counter() - began, 2)}
             check.log.info("%s: %s", name, json.dumps(check.report["steps"][name]))
+        except TimeUp:
+            check.report["errors"][name] = f"timed out at the {args.limit_s} s limit"
+            check.report["skipped"] += [n for n, _ in plan(check) if n not in check.report["steps"] and n != name]
+            check.log.error("%s: timed out at %d s; the remaining steps are skipped", name, args.limit_s)
+            print(f"{name}: timed out", flush=True)
+            break
         except Exception as exc:  # record, go on with the other steps
             check.report["errors"][name] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
             check.log.error("%s failed:\n%s", name, traceback.format_exc())
         print(f"{name}: {check.report['steps'].get(name) or check.report['errors'].get(name)}", flush=True)
         check.save()
+    if hasattr(signal, "SIGALRM"):
+        signal.alarm(0)
     check.save()
     print(f"report: {args.out / 'gpu_check.json'}")
     return 0 if not check.report["errors"] and not check.report["skipped"] else 1

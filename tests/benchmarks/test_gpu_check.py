@@ -46,3 +46,21 @@ def test_without_a_gpu_it_refuses_to_fall_back_to_the_cpu(tmp_path, capsys):
     assert _script().main(["--out", str(tmp_path)]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "gpu_check.json").exists()
+
+
+def test_a_step_still_running_at_the_limit_is_stopped_and_the_report_kept(tmp_path):
+    module = _script()
+    # the first step outlasts a 1-second limit; the report names it and skips the rest
+    original = module.step_cohort
+
+    def slow(check):
+        import time
+
+        time.sleep(5)
+        return original(check)
+
+    module.step_cohort = slow
+    assert module.main(["--out", str(tmp_path), "--dry-run", "--limit-s", "1"]) == 1
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert "timed out" in report["errors"]["cohort"]
+    assert "study" in report["skipped"]
