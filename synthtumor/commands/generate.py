@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from synthtumor.errors import ConfigError, DatasetLayoutError
+from synthtumor.errors import ConfigError, DatasetLayoutError, InvalidCaseError
 from synthtumor.generators import HeuristicGenerator, LesionGenerator
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
 from synthtumor.io.case_io import write_json_atomic, write_text_atomic
@@ -155,7 +155,37 @@ def _finish(job: GenerateJob, case_ids: list[str], config: dict[str, Any]) -> Pa
     job.writer.write_index(case_ids)
     write_text_atomic(yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False),
                       job.writer.out / "resolved_config.yaml")
+    _check_drawn(records)
     return job.writer.out / "manifest.jsonl"
+
+
+def _why_nothing(record: dict[str, Any]) -> str:
+    if not record.get("specs"):
+        return "no room for a lesion (organ too small for the preset's sizes, or vessels and margins leave no place)"
+    return ("its lesions cover no voxel (the scan's voxels are too coarse for the preset's sizes: check its "
+            "spacing)")
+
+
+def _check_drawn(records: list[dict[str, Any]]) -> None:
+    """Warn for each case that got no lesion voxel; refuse a run in which no case got any.
+
+    Raises:
+        InvalidCaseError: every output case is without lesions (the dataset is still written, so
+            the manifest can be read to see why).
+    """
+    empty = [r for r in records if sum(int(x.get("voxels", 0)) for x in r.get("rendered", [])) == 0]
+    for record in records:
+        if record in empty:
+            warnings.warn(f"{record['case_id']}: no lesion drawn: {_why_nothing(record)}.", stacklevel=3)
+            continue
+        lost = sum(int(x.get("voxels", 0)) == 0 for x in record.get("rendered", []))
+        if lost:
+            warnings.warn(f"{record['case_id']}: {lost} of its {len(record['rendered'])} lesions cover no voxel "
+                          "(the scan's voxels are too coarse for them: check its spacing).", stacklevel=3)
+    if records and len(empty) == len(records):
+        raise InvalidCaseError(f"no lesion was drawn in any of the {len(records)} case(s): "
+                               f"{_why_nothing(empty[0])}.", case=empty[0]["source_case_id"],
+                               fix="check the scans' spacing and organ masks, or use a preset with smaller lesions.")
 
 
 def _check_same_run(out: Path, fingerprint: dict[str, Any]) -> None:

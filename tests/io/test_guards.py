@@ -182,3 +182,35 @@ def test_a_truncated_replay_manifest_is_one_line_and_exit_2(tmp_path, capsys):
                  "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "is not complete JSON" in err and "Traceback" not in err
+
+
+def test_lesions_too_small_for_a_coarse_scan_are_warned_about(tmp_path):
+    from synthtumor.commands.generate import run_generate
+
+    root = tmp_path / "coarse"
+    case = blob_case(spacing=(2.0, 2.0, 2.5), seed=0)
+    save_case(case, root)
+    from synthtumor.io.case_io import write_cases_index
+
+    write_cases_index(root, [case.case_id], name="coarse", description="20 mm slices")
+    for name in ("image", "label", "vessels"):
+        path = root / case.case_id / f"{name}.nii.gz"
+        img = nib.load(str(path))
+        affine = img.affine.copy()
+        affine[2, 2] = 20.0  # 20 mm between slices: small lesions fall between voxel centres
+        nib.save(nib.Nifti1Image(np.asarray(img.dataobj), affine, img.header), str(path))
+    with pytest.warns(UserWarning, match="cover no voxel"):
+        run_generate(root, tmp_path / "out", quiet=True)
+
+
+def test_a_run_that_draws_no_lesion_at_all_is_an_error_naming_why():
+    from synthtumor.commands.generate import _check_drawn
+
+    nothing = {"case_id": "a_syn00", "source_case_id": "a", "specs": [{"x": 1}], "rendered": [{"voxels": 0}]}
+    no_room = {"case_id": "b_syn00", "source_case_id": "b", "specs": [], "rendered": []}
+    with pytest.raises(InvalidCaseError, match="no lesion was drawn in any of the 2"):
+        with pytest.warns(UserWarning):
+            _check_drawn([nothing, no_room])
+    drawn = {"case_id": "c_syn00", "source_case_id": "c", "specs": [{"x": 1}], "rendered": [{"voxels": 9}]}
+    with pytest.warns(UserWarning, match="b_syn00: no lesion drawn: no room"):
+        _check_drawn([drawn, no_room])
