@@ -179,7 +179,7 @@ def train_stage(
                 scheduler.step()
                 step += 1
                 writer.writerow([step, f"{loss.item():.5f}", f"{scheduler.get_last_lr()[0]:.3g}",
-                                 f"{time.perf_counter() - start:.1f}"])
+                                 f"{time.perf_counter() - start:.3f}"])
                 handle.flush()
                 bar.update()
                 bar.set_postfix(loss=f"{loss.item():.3f}")
