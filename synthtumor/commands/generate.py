@@ -173,14 +173,14 @@ def _check_drawn(records: list[dict[str, Any]]) -> None:
         InvalidCaseError: every output case is without lesions (the dataset is still written, so
             the manifest can be read to see why).
     """
-    empty = [r for r in records if sum(int(x.get("voxels", 0)) for x in r.get("rendered", [])) == 0]
+    empty = []
     for record in records:
-        if record in empty:
+        voxels = [int(x.get("voxels", 0)) for x in record.get("rendered", [])]
+        if sum(voxels) == 0:
+            empty.append(record)
             warnings.warn(f"{record['case_id']}: no lesion drawn: {_why_nothing(record)}.", stacklevel=3)
-            continue
-        lost = sum(int(x.get("voxels", 0)) == 0 for x in record.get("rendered", []))
-        if lost:
-            warnings.warn(f"{record['case_id']}: {lost} of its {len(record['rendered'])} lesions cover no voxel "
+        elif 0 in voxels:
+            warnings.warn(f"{record['case_id']}: {voxels.count(0)} of its {len(voxels)} lesions cover no voxel "
                           "(the scan's voxels are too coarse for them: check its spacing).", stacklevel=3)
     if records and len(empty) == len(records):
         raise InvalidCaseError(f"no lesion was drawn in any of the {len(records)} case(s): "

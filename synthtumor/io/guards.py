@@ -67,7 +67,7 @@ class CheckScand(MapTransform):
             bad = int((~torch.isfinite(image)).sum())
             raise InvalidCaseError(f"the image holds {bad} NaN or infinite voxel(s).", case=case,
                                    fix="repair or drop this scan; a single NaN makes the training loss NaN.")
-        check_ct_intensities(image.numpy() if image.device.type == "cpu" else image.cpu().numpy(), case)
+        check_ct_intensities(image.cpu().numpy(), case)
         if len(self.keys) > 1 and self.keys[1] in d:
             label = d[self.keys[1]]
             if tuple(label.shape[1:]) != tuple(image.shape[1:]):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
-from safetensors.torch import load_file, load_model
+from safetensors.torch import load_model
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
@@ -48,8 +48,8 @@ class TrainedStage:
         self.config = TrainConfig.from_dict(meta["config"])
         self.stage = meta["stage"]
         self.network = build_network(self.config, int(meta["classes"]))
-        check_finite_weights(load_file(str(folder / "model.safetensors")), folder / "model.safetensors")
-        load_model(self.network, str(folder / "model.safetensors"))
+        load_model(self.network, str(folder / "model.safetensors"))  # one read; shared tensors restored
+        check_finite_weights(self.network.state_dict(), folder / "model.safetensors")
         self.network.eval()
 
     def segment(self, image: torch.Tensor) -> np.ndarray:
@@ -93,12 +93,19 @@ def load_run(run: str | os.PathLike) -> tuple[str, dict[str, TrainedStage]]:
     return strategy, {stage: TrainedStage(run / name) for stage, name in folders.items()}
 
 
-def _largest_component_box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, ...] | None:
+def _largest_component(mask: np.ndarray) -> np.ndarray | None:
+    """The largest 26-connected component of ``mask`` (None where the mask is empty)."""
     labels, n = ndi.label(mask, structure=np.ones((3, 3, 3), bool))
     if n == 0:
         return None
-    largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
-    coords = np.argwhere(labels == largest)
+    return labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+
+
+def _largest_component_box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, ...] | None:
+    component = _largest_component(mask)
+    if component is None:
+        return None
+    coords = np.argwhere(component)
     lo = np.maximum(coords.min(axis=0) - margin, 0)
     hi = np.minimum(coords.max(axis=0) + margin + 1, mask.shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
@@ -108,12 +115,10 @@ def keep_largest_organ(label: np.ndarray) -> np.ndarray:
     """Keep only the largest 26-connected component of organ-or-tumour; everything else becomes
     background (nnU-Net's "largest component" post-processing, for a single connected organ
     such as the liver). A label with no foreground is returned unchanged."""
-    foreground = label > 0
-    components, n = ndi.label(foreground, structure=np.ones((3, 3, 3), bool))
-    if n <= 1:
+    component = _largest_component(label > 0)
+    if component is None:
         return label
-    largest = int(np.argmax(np.bincount(components.ravel())[1:])) + 1
-    return np.where(components == largest, label, 0).astype(label.dtype)
+    return np.where(component, label, 0).astype(label.dtype)
 
 
 def predict_item(strategy: str, stages: dict[str, TrainedStage], item: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

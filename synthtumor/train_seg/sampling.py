@@ -115,13 +115,6 @@ class RandClassBlockd(Randomizable, MapTransform):
         self._u = (0.0, 0.0, 0.0)
         self._seed = 0
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandClassBlockd:
-        """As MONAI's, reaching the inner lesion crop; returns self."""
-        super().set_random_state(seed, state)
-        if self.lesion_crop is not None:
-            self.lesion_crop.set_random_state(seed, state)
-        return self
-
     def randomize(self, data: Any = None) -> None:
         """Three uniforms (class, synthesis, voxel) and a seed for the lesion crop, all from ``self.R``."""
         self._u = tuple(float(v) for v in self.R.random_sample(3))
