@@ -1,7 +1,12 @@
 """Heuristic generator presets: YAML in ``configs/generators/``, validated dataclasses here.
 
 Every random parameter is a law written as ``[a, b]`` (uniform ``U(a, b)``; for counts the
-integers ``U{a..b}``) or, for categorical choices, a mapping of weights. Overrides passed to
+integers ``U{a..b}``), a law mapping (``{kind: lognormal, median: ..}``, see
+:mod:`synthtumor.generators.laws`; what ``synthtumor fit-preset`` writes) or, for categorical
+choices, a mapping of weights. ``size_law`` (equivalent radius, mm) with ``count_law`` (lesions
+per call) replaces the size classes and ``counts``; ``elongation`` and ``nodules`` shape the
+lesion (:mod:`synthtumor.generators.shape_laws`); ``provenance`` records what a fitted preset
+was fitted on. Overrides passed to
 :meth:`GeneratorConfig.from_preset` are deep-merged into the YAML before validation, e.g.
 ``from_preset("liver_metastasis", placement={"vessel_clearance_mm": 4})``; the mappings
 ``counts``, ``patterns`` and ``blend`` are replaced whole (``counts={"small": [1, 1]}`` means one
@@ -20,6 +25,8 @@ import yaml
 
 from synthtumor.config_paths import config_dir
 from synthtumor.errors import ConfigError
+from synthtumor.generators.laws import Law, parse_law
+from synthtumor.generators.shape_laws import NoduleLaw, parse_elongation, parse_nodules
 from synthtumor.lesions.placement import PlacementRules
 from synthtumor.lesions.spec import PATTERNS, SIZE_CLASSES
 
@@ -43,6 +50,13 @@ def _range(value: Any, name: str, lo: float | None = None, hi: float | None = No
 
 
 Range = tuple[float, float]
+
+
+def _law(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> Range | Law:
+    """A law mapping (:func:`~synthtumor.generators.laws.parse_law`) or a range ``[a, b]``."""
+    if isinstance(value, Mapping):
+        return parse_law(value, name, lo, hi)
+    return _range(value, name, lo, hi)
 
 
 def _weights(value: Any, name: str, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
@@ -76,6 +90,12 @@ class AppearanceLaw:
         rim_width_mm: ``U(a, b)`` rim or capsule thickness (mm).
         calcification_prob: probability that a lesion has calcifications (then ``U{1..3}``).
         calcification_hu: ``U(a, b)`` extra HU of a calcification speck.
+        texture_size_exponent: size-aware heterogeneity: the texture amplitude is multiplied
+            by ``(r_eq / texture_ref_radius_mm)^exponent`` (``r_eq`` the lesion's equivalent
+            radius, mm); 0: the same law at every size.
+        texture_ref_radius_mm: the radius (mm) at which the texture law holds as written.
+
+    Every ``U(a, b)`` above may instead be a law mapping (:mod:`synthtumor.generators.laws`).
     """
 
     patterns: dict[str, float]
@@ -89,6 +109,8 @@ class AppearanceLaw:
     rim_width_mm: Range = (1.5, 3.0)
     calcification_prob: float = 0.0
     calcification_hu: Range = (200.0, 600.0)
+    texture_size_exponent: float = 0.0
+    texture_ref_radius_mm: float = 10.0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> AppearanceLaw:
@@ -103,7 +125,13 @@ class AppearanceLaw:
                   "necrosis_hu": (-200, 200), "rim_hu": (-300, 500), "calcification_hu": (0, 2000)}
         for key, (lo, hi) in limits.items():
             if key in data and data[key] is not None:
-                kw[key] = _range(data[key], f"{where}.{key}", lo, hi)
+                kw[key] = _law(data[key], f"{where}.{key}", lo, hi)
+        for key, (lo, hi) in {"texture_size_exponent": (-2.0, 2.0), "texture_ref_radius_mm": (0.5, 200.0)}.items():
+            if key in data:
+                value = float(data[key])
+                if not lo <= value <= hi:
+                    raise ConfigError(f"{where}.{key} must be in [{lo}, {hi}], got {value}.")
+                kw[key] = value
         prob = float(data.get("calcification_prob", 0.0))
         if not 0 <= prob <= 1:
             raise ConfigError(f"{where}.calcification_prob must be in [0, 1], got {prob}.")
@@ -131,6 +159,12 @@ class GeneratorConfig:
         placement: placement rules.
         appearance: per phase (``native``, ``arterial``, ``portal``, ``delayed``, ``default``).
         blend: for a mixed preset: weights of other presets; each lesion draws its preset.
+        size_law: the equivalent radius (mm) of each lesion, a law (replaces ``counts`` and
+            the size classes, which then only name the lesion: the class of nearest radius).
+        count_law: lesions per call (rounded, at least 1); required with ``size_law``.
+        elongation: ``{long, flat}`` axis-ratio laws (replaces ``axis_jitter``), or empty.
+        nodules: sub-nodule laws (multi-nodular lesions).
+        provenance: what a fitted preset was fitted on (dataset, lesions, parameters).
     """
 
     name: str
@@ -148,6 +182,11 @@ class GeneratorConfig:
     placement: PlacementRules = field(default_factory=PlacementRules)
     appearance: dict[str, AppearanceLaw] = field(default_factory=dict)
     blend: dict[str, float] = field(default_factory=dict)
+    size_law: Law | None = None
+    count_law: Law | None = None
+    elongation: dict[str, Any] = field(default_factory=dict)
+    nodules: NoduleLaw = field(default_factory=NoduleLaw)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GeneratorConfig:
@@ -176,7 +215,23 @@ class GeneratorConfig:
                               "irregularity": (0, 0.35), "edge_width_mm": (0, 20),
                               "mass_effect_strength": (0, 0.6)}.items():
             if key in data:
-                kw[key] = _range(data[key], f"{name}.{key}", lo, hi)
+                law = _law if key in ("lobulation", "irregularity", "edge_width_mm") else _range
+                kw[key] = law(data[key], f"{name}.{key}", lo, hi)
+        for key, (lo, hi) in {"size_law": (0.5, 150.0), "count_law": (1, 100)}.items():
+            if data.get(key) is not None:
+                if not isinstance(data[key], Mapping):
+                    raise ConfigError(f"{name}.{key} must be a law mapping (kind: ...).")
+                kw[key] = parse_law(data[key], f"{name}.{key}", lo, hi)
+        if ("size_law" in kw) != ("count_law" in kw):
+            raise ConfigError(f"{name}: size_law and count_law go together.", fix="give both, or neither.")
+        if data.get("elongation"):
+            kw["elongation"] = parse_elongation(data["elongation"], f"{name}.elongation", _law)
+        if data.get("nodules"):
+            kw["nodules"] = parse_nodules(data["nodules"], f"{name}.nodules", _law)
+        if data.get("provenance"):
+            if not isinstance(data["provenance"], Mapping):
+                raise ConfigError(f"{name}.provenance must be a mapping.")
+            kw["provenance"] = dict(data["provenance"])
         if "mass_effect_min_radius_mm" in data:
             kw["mass_effect_min_radius_mm"] = float(data["mass_effect_min_radius_mm"])
         if "counts" in data:
@@ -247,7 +302,7 @@ def load_preset_dict(name: str) -> dict[str, Any]:
     return data
 
 
-_REPLACED_WHOLE = ("counts", "patterns", "blend")
+_REPLACED_WHOLE = ("counts", "patterns", "blend", "size_law", "count_law")
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

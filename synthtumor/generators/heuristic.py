@@ -3,15 +3,20 @@
 Sampling laws (one call; all draws from the ``rng`` passed in, in a fixed order):
 
 * per size class, largest first: ``n ~ U{a..b}`` lesions (``counts``); if every class drew 0, one
-  lesion of the class with the largest upper bound;
+  lesion of the class with the largest upper bound; or, with ``size_law``, ``n ~ count_law``
+  (rounded, at least 1) lesions of equivalent radius ``r_eq ~ size_law`` (mm) each, largest
+  first, named by the size class of nearest radius (in log);
 * per lesion: the preset (``blend`` weights, for ``mixed``); base radius
-  ``r0 = size_classes_mm[class] * U(size_jitter)``; semi-axes ``r0 * U(axis_jitter)`` each;
+  ``r0 = size_classes_mm[class] * U(size_jitter)`` (or ``r_eq``); semi-axes ``r0 * U(axis_jitter)``
+  each, or from the ``elongation`` ratios (:mod:`~synthtumor.generators.shape_laws`);
   orientation uniform on SO(3) (a normalised Gaussian quaternion); ``lobulation``,
   ``irregularity`` and ``edge_width_mm`` from their ``U(a, b)``; subcapsular with probability
   ``subcapsular_prob``; mass effect ``U(mass_effect_strength)`` when the equivalent radius is
   at least ``mass_effect_min_radius_mm``, else 0; shape and texture seeds ``U{0..2^31-2}``;
+  sub-nodules from ``nodules`` (drawn only when its ``prob`` > 0);
 * appearance in the case's phase: pattern by weight; contrast ``U(contrast_hu)`` or
-  ``U(target_hu) - parenchyma median``; texture amplitude ``U(texture) * noise sigma``; the rest
+  ``U(target_hu) - parenchyma median``; texture amplitude ``U(texture) * noise sigma``, times
+  ``(r_eq / texture_ref_radius_mm)^texture_size_exponent``; the rest
   as :class:`~synthtumor.generators.config.AppearanceLaw` says;
 * a centre from :func:`~synthtumor.lesions.placement.draw_centre`; with no room, the
   ``on_no_room`` policy: ``shrink`` (radii x 0.8 until ``min_radius_mm``, then an error),
@@ -28,11 +33,13 @@ import numpy as np
 from synthtumor.anatomy import Prepared
 from synthtumor.generators.base import LesionGenerator, NoRoomError
 from synthtumor.generators.config import AppearanceLaw, GeneratorConfig
+from synthtumor.generators.laws import draw_value
+from synthtumor.generators.shape_laws import draw_nodules, elongated_axes
 from synthtumor.lesions.mass_effect import ZONE_FACTOR
 from synthtumor.lesions.placement import PlacedLesion, draw_centre, prior_weights
 from synthtumor.lesions.render import RenderResult, render_lesions
 from synthtumor.lesions.shape import sequential_sum
-from synthtumor.lesions.spec import IntensitySpec, TumorSpec
+from synthtumor.lesions.spec import IntensitySpec, TumorSpec, lesion_extent_mm
 
 __all__ = ["HeuristicGenerator", "random_rotation", "draw_intensity"]
 
@@ -69,18 +76,21 @@ def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     return next(name for name in reversed(names) if weights[name] > 0)  # u hit the total
 
 
-def _u(rng: np.random.Generator, law: tuple[float, float]) -> float:
-    """``U(a, b)``: the value and draw ``rng.uniform(a, b)`` gives, without its argument checks."""
-    a, b = law
-    return a + (b - a) * rng.random() if b > a else float(a)
+#: ``U(a, b)`` for a range (the value and draw ``rng.uniform(a, b)`` gives, without its argument
+#: checks), or a value of a law mapping.
+_u = draw_value
 
 
-def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu: float, median_hu: float) -> IntensitySpec:
-    """Draw one lesion's appearance from a phase's law (always the same number of draws)."""
+def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu: float, median_hu: float,
+                   radius_mm: float | None = None) -> IntensitySpec:
+    """Draw one lesion's appearance from a phase's law (always the same number of draws);
+    ``radius_mm`` (the equivalent radius) scales the texture when the law is size-aware."""
     pattern = _pick(rng, law.patterns)
     contrast = _u(rng, law.contrast_hu)
     target = _u(rng, law.target_hu) if law.target_hu is not None else None
     texture = _u(rng, law.texture) * noise_sigma_hu
+    if law.texture_size_exponent and radius_mm:
+        texture *= (radius_mm / law.texture_ref_radius_mm) ** law.texture_size_exponent
     has_calcification = rng.random() < law.calcification_prob
     n_calc = int(rng.integers(1, 4))
     return IntensitySpec(
@@ -117,6 +127,16 @@ class HeuristicGenerator(LesionGenerator):
         """``HeuristicGenerator.from_preset("liver_metastasis", placement={...})``."""
         return cls(GeneratorConfig.from_preset(name, **overrides))
 
+    def _plan(self, rng: np.random.Generator) -> list[tuple[str, float | None]]:
+        """Per lesion, its size class and, with a ``size_law``, its equivalent radius (mm)."""
+        cfg = self.config
+        if cfg.size_law is None:
+            return [(c, None) for c, n in self._counts(rng) for _ in range(n)]
+        n = max(1, int(round(draw_value(rng, cfg.count_law))))
+        radii = sorted((draw_value(rng, cfg.size_law) for _ in range(n)), reverse=True)
+        names = list(cfg.size_classes_mm)
+        return [(min(names, key=lambda c: abs(math.log(r / cfg.size_classes_mm[c]))), r) for r in radii]
+
     def _counts(self, rng: np.random.Generator) -> list[tuple[str, int]]:
         cfg = self.config
         order = sorted(cfg.counts, key=lambda c: -cfg.size_classes_mm[c])
@@ -144,50 +164,53 @@ class HeuristicGenerator(LesionGenerator):
         phase = prepared.case.phase.value
         placed: list[PlacedLesion] = []
         specs: list[TumorSpec] = []
-        for size_class, count in self._counts(rng):
-            for _ in range(count):
-                member = self._member(rng)
-                base = cfg.size_classes_mm[size_class] * _u(rng, cfg.size_jitter)
+        for size_class, r_eq in self._plan(rng):
+            member = self._member(rng)
+            base = cfg.size_classes_mm[size_class] * _u(rng, cfg.size_jitter) if r_eq is None else r_eq
+            if cfg.elongation:
+                radii = elongated_axes(rng, base, cfg.elongation)
+            else:
                 radii = base * rng.uniform(cfg.axis_jitter[0], cfg.axis_jitter[1], 3)
-                rotation = _rotation_rows(rng)
-                lobulation = _u(rng, member.lobulation)
-                irregularity = _u(rng, member.irregularity)
-                edge = _u(rng, member.edge_width_mm)
-                subcapsular = bool(rng.random() < rules.subcapsular_prob)
-                strength = _u(rng, member.mass_effect_strength)
-                seeds = (rng.random(2) * _MAX_SEED).astype(np.int64)  # U{0..2^31-2}, one cheap draw
-                intensity = draw_intensity(member.law_for(phase), rng, prepared.noise_sigma_hu,
-                                           prepared.parenchyma_median_hu)
-                centre = None
-                while True:
-                    r0, r1, r2 = radii.tolist()
-                    eq_radius = (r0 * r1 * r2) ** (1 / 3)
-                    mass = strength if eq_radius >= member.mass_effect_min_radius_mm else 0.0
-                    extent = max(r0, r1, r2) * (1 + lobulation + irregularity)
-                    zone = ZONE_FACTOR * extent if mass > 0 else 0.0
-                    centre = draw_centre(prepared, extent, zone, subcapsular, rules, placed, rng, weights)
-                    if centre is not None or rules.on_no_room != "shrink" or radii.min() * _SHRINK < rules.min_radius_mm:
-                        break
-                    radii = radii * _SHRINK
-                if centre is None:
-                    if rules.on_no_room == "skip":
-                        continue
-                    raise NoRoomError(
-                        f"no room for a {size_class} lesion (radius {radii.max():.1f} mm, vessel "
-                        f"clearance {rules.vessel_clearance_mm} mm, boundary margin "
-                        f"{rules.boundary_margin_mm} mm) in an organ of {prepared.case.volume_ml(prepared.organ):.0f} mL.",
-                        case=prepared.case.case_id,
-                        fix="use smaller size classes or counts, lower the clearance or margin, "
-                        "or set placement.on_no_room to skip.",
-                    )
-                placed.append(PlacedLesion(centre, extent, zone))
-                specs.append(TumorSpec(
-                    centre_mm=tuple(centre), radii_mm=tuple(radii), rotation=rotation,
-                    size_class=size_class, shape_seed=int(seeds[0]), texture_seed=int(seeds[1]),
-                    lobulation=lobulation, irregularity=irregularity, edge_width_mm=edge,
-                    mass_effect=mass, subcapsular=subcapsular, intensity=intensity,
-                    preset=member.name, vessel_clearance_mm=rules.vessel_clearance_mm,
-                ))
+            rotation = _rotation_rows(rng)
+            lobulation = _u(rng, member.lobulation)
+            irregularity = _u(rng, member.irregularity)
+            edge = _u(rng, member.edge_width_mm)
+            subcapsular = bool(rng.random() < rules.subcapsular_prob)
+            strength = _u(rng, member.mass_effect_strength)
+            seeds = (rng.random(2) * _MAX_SEED).astype(np.int64)  # U{0..2^31-2}, one cheap draw
+            radii, nodules = draw_nodules(rng, radii, cfg.nodules)
+            intensity = draw_intensity(member.law_for(phase), rng, prepared.noise_sigma_hu,
+                                       prepared.parenchyma_median_hu, float(np.prod(radii)) ** (1 / 3))
+            centre = None
+            while True:
+                r0, r1, r2 = radii.tolist()
+                eq_radius = (r0 * r1 * r2) ** (1 / 3)
+                mass = strength if eq_radius >= member.mass_effect_min_radius_mm else 0.0
+                extent = lesion_extent_mm((r0, r1, r2), lobulation + irregularity, nodules)
+                zone = ZONE_FACTOR * extent if mass > 0 else 0.0
+                centre = draw_centre(prepared, extent, zone, subcapsular, rules, placed, rng, weights)
+                if centre is not None or rules.on_no_room != "shrink" or radii.min() * _SHRINK < rules.min_radius_mm:
+                    break
+                radii = radii * _SHRINK
+            if centre is None:
+                if rules.on_no_room == "skip":
+                    continue
+                raise NoRoomError(
+                    f"no room for a {size_class} lesion (radius {radii.max():.1f} mm, vessel "
+                    f"clearance {rules.vessel_clearance_mm} mm, boundary margin "
+                    f"{rules.boundary_margin_mm} mm) in an organ of {prepared.case.volume_ml(prepared.organ):.0f} mL.",
+                    case=prepared.case.case_id,
+                    fix="use smaller size classes or counts, lower the clearance or margin, "
+                    "or set placement.on_no_room to skip.",
+                )
+            placed.append(PlacedLesion(centre, extent, zone))
+            specs.append(TumorSpec(
+                centre_mm=tuple(centre), radii_mm=tuple(radii), rotation=rotation,
+                size_class=size_class, shape_seed=int(seeds[0]), texture_seed=int(seeds[1]),
+                lobulation=lobulation, irregularity=irregularity, edge_width_mm=edge,
+                mass_effect=mass, subcapsular=subcapsular, intensity=intensity,
+                preset=member.name, vessel_clearance_mm=rules.vessel_clearance_mm, nodules=nodules,
+            ))
         return specs
 
     def render_result(self, prepared: Prepared, specs: list[TumorSpec], *, inplace: bool = False) -> RenderResult:

@@ -28,7 +28,7 @@ from scipy.special import ndtr
 
 from synthtumor.lesions.spec import TumorSpec
 
-__all__ = ["LesionField", "ball_box", "lesion_box", "lesion_field", "EDGE_SIGMA_PER_WIDTH", "VOXEL_BOX_STD"]
+__all__ = ["LesionField", "ball_box", "lesion_box", "lesion_field", "single_box", "single_field", "edge_reach_mm", "EDGE_SIGMA_PER_WIDTH", "VOXEL_BOX_STD"]
 
 #: A Gaussian edge's 10-90 % rise width is 2.563 sigma.
 EDGE_SIGMA_PER_WIDTH = 1.0 / 2.5631
@@ -149,7 +149,25 @@ def _grid(affine: np.ndarray) -> _Grid:
 def lesion_box(
     spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra_mm: float = 0.0
 ) -> tuple[slice, slice, slice]:
-    """The voxel box holding every voxel the lesion can touch (plus ``extra_mm``).
+    """The voxel box holding every voxel the lesion can touch (plus ``extra_mm``); a
+    multi-nodular lesion's is the union of its bodies' (:mod:`synthtumor.lesions.multinodular`)."""
+    if spec.nodules:
+        from synthtumor.lesions.multinodular import union_box
+
+        return union_box(spec, affine, shape, extra_mm)
+    return single_box(spec, affine, shape, extra_mm)
+
+
+def edge_reach_mm(spec: TumorSpec, affine: np.ndarray) -> float:
+    """How far (mm) beyond the surface a lesion's alpha stays above the floor: ``3.1 sigma``."""
+    return _ALPHA_FLOOR_SIGMAS * float(np.hypot(spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH,
+                                                VOXEL_BOX_STD * _grid(affine).spacing_max))
+
+
+def single_box(
+    spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra_mm: float = 0.0
+) -> tuple[slice, slice, slice]:
+    """The voxel box of one perturbed ellipsoid (sub-nodules ignored), plus ``extra_mm``.
 
     Where ``alpha > 0`` the first-order signed distance is below ``3.1 sigma`` (at most
     ``edge_reach``); as ``rho / |grad|`` is at least the smallest radius ``r_min``, such voxels
@@ -327,7 +345,17 @@ def _interpolation_matrix(size: int, step: int, coarse: int) -> np.ndarray:
 
 
 def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice]) -> LesionField:
-    """Sample the lesion's signed distance and partial-volume alpha on ``box``.
+    """The lesion's signed distance and alpha on ``box``: :func:`single_field`, or for a
+    multi-nodular lesion the union of its bodies' fields (signed distance min, alpha max)."""
+    if spec.nodules:
+        from synthtumor.lesions.multinodular import union_field
+
+        return union_field(spec, affine, box)
+    return single_field(spec, affine, box)
+
+
+def single_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice]) -> LesionField:
+    """Sample one perturbed ellipsoid's signed distance and partial-volume alpha on ``box``.
 
     ``rho^2``, ``|grad|^2`` and the partial-volume term are quadratic forms in the voxel
     offsets, each built by broadcasting per-axis offsets (no meshgrid, no per-voxel

@@ -8,14 +8,16 @@ replayed or edited lesion by lesion.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
 from synthtumor.errors import ConfigError
 
-__all__ = ["TumorSpec", "IntensitySpec", "PATTERNS", "SIZE_CLASSES", "specs_to_json", "specs_from_json"]
+__all__ = ["TumorSpec", "IntensitySpec", "PATTERNS", "SIZE_CLASSES", "specs_to_json", "specs_from_json",
+           "lesion_extent_mm", "nodule_spec"]
 
 #: Internal patterns a lesion can have.
 PATTERNS = ("homogeneous", "necrotic_core", "enhancing_rim", "capsule", "peripheral_nodular")
@@ -81,6 +83,12 @@ class TumorSpec:
         vessel_clearance_mm: minimum distance from lesion voxels to vessel voxels (mm).
         intensity: how the inside looks.
         preset: the preset that drew it (for the record).
+        nodules: sub-nodules of a multi-nodular (lobulated, confluent) lesion, each
+            ``(qx, qy, qz, s)``: an ellipsoid with the same rotation, radii ``s * radii_mm``
+            (``0 < s <= 1``) and centre at lesion-axis offset ``(qx r0, qy r1, qz r2)`` mm from
+            ``centre_mm`` (``|q| <= 1.5``); the lesion is the union of the main body and them,
+            each with its own surface perturbation (seed ``shape_seed + k + 1``). Empty: a
+            single perturbed ellipsoid.
     """
 
     centre_mm: tuple[float, float, float]
@@ -97,6 +105,7 @@ class TumorSpec:
     vessel_clearance_mm: float = 0.0
     intensity: IntensitySpec = field(default_factory=IntensitySpec)
     preset: str = ""
+    nodules: tuple[tuple[float, float, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "centre_mm", tuple(float(v) for v in self.centre_mm))
@@ -120,11 +129,19 @@ class TumorSpec:
             raise ConfigError(f"mass_effect must be in [0, 1), got {self.mass_effect}.")
         if self.lobulation < 0 or self.irregularity < 0 or self.lobulation + self.irregularity >= 0.9:
             raise ConfigError("lobulation and irregularity must be >= 0 and sum below 0.9.")
+        try:
+            nodules = tuple(tuple(float(v) for v in n) for n in self.nodules)
+        except (TypeError, ValueError):
+            nodules = ((math.nan,),)
+        for n in nodules:
+            if len(n) != 4 or not 0.0 < n[3] <= 1.0 or not math.sqrt(n[0] ** 2 + n[1] ** 2 + n[2] ** 2) <= 1.5:
+                raise ConfigError(f"a sub-nodule must be (qx, qy, qz, s) with 0 < s <= 1 and |q| <= 1.5, got {n}.")
+        object.__setattr__(self, "nodules", nodules)
 
     @property
     def max_extent_mm(self) -> float:
         """An upper bound of the distance from the centre to any lesion voxel (mm)."""
-        return max(self.radii_mm) * (1.0 + self.lobulation + self.irregularity)
+        return lesion_extent_mm(self.radii_mm, self.lobulation + self.irregularity, self.nodules)
 
     @property
     def equivalent_radius_mm(self) -> float:
@@ -149,10 +166,32 @@ class TumorSpec:
         data = dict(data)
         data["intensity"] = IntensitySpec(**data.get("intensity", {}))
         data["rotation"] = tuple(tuple(r) for r in data["rotation"])
+        data["nodules"] = tuple(tuple(n) for n in data.get("nodules", ()))
         try:
             return cls(**data)
         except TypeError as exc:
             raise ConfigError(f"a lesion record is incomplete: {exc}.") from exc
+
+
+def lesion_extent_mm(radii_mm, perturbation: float, nodules=()) -> float:
+    """Upper bound (mm) of the distance from a lesion's centre to its surface: ``max(r) (1 + p)``
+    for the main body (``p`` = lobulation + irregularity), ``max(r) (|q| + s (1 + p))`` for a
+    sub-nodule ``(q, s)``."""
+    grow = 1.0 + perturbation
+    reach = grow
+    for qx, qy, qz, s in nodules:
+        reach = max(reach, math.sqrt(qx * qx + qy * qy + qz * qz) + s * grow)
+    return max(radii_mm) * reach
+
+
+def nodule_spec(spec: TumorSpec, k: int) -> TumorSpec:
+    """Sub-nodule ``k`` of ``spec`` as a single-body lesion (its own centre, radii and seed)."""
+    qx, qy, qz, s = spec.nodules[k]
+    r0, r1, r2 = spec.radii_mm
+    u = (qx * r0, qy * r1, qz * r2)  # lesion-axis offset (mm); world offset = R u
+    centre = tuple(c + sum(row[a] * u[a] for a in range(3)) for c, row in zip(spec.centre_mm, spec.rotation))
+    return replace(spec, centre_mm=centre, radii_mm=(s * r0, s * r1, s * r2), nodules=(),
+                   shape_seed=(spec.shape_seed + k + 1) % (2**31 - 1))
 
 
 def specs_to_json(specs: list[TumorSpec]) -> str:

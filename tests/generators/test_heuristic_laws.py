@@ -1,0 +1,75 @@
+"""Fitted-style presets: size and count laws, elongation, sub-nodules, size-aware texture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthtumor.errors import ConfigError
+from synthtumor.generators import HeuristicGenerator
+from synthtumor.generators.config import GeneratorConfig
+from synthtumor.lesions.spec import specs_to_json
+
+from tests.conftest import blob_case
+from tests.generators.test_heuristic_invariants import check_invariants
+
+LAWS = dict(
+    size_law={"kind": "lognormal", "median": 6.0, "sigma": 0.4, "low": 3.0, "high": 12.0},
+    count_law={"kind": "empirical", "values": [2, 3, 4], "bandwidth": 0},
+    elongation={"long": {"kind": "lognormal", "median": 1.3, "sigma": 0.2, "low": 1.0, "high": 3.0},
+                "flat": [1.0, 1.3]},
+    nodules={"prob": 0.7, "count": [1, 3], "offset": [0.5, 0.9], "scale": [0.4, 0.7], "min_radius_mm": 4},
+    irregularity={"kind": "normal", "mean": 0.08, "sd": 0.03, "low": 0.0, "high": 0.2},
+)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.7, 0.7, 5.0)], ids=["1mm", "aniso"])
+def test_invariants_with_laws_and_nodules(spacing):
+    case = blob_case(spacing=spacing, tumor=True, avoid=True)
+    gen = HeuristicGenerator.from_preset("liver_metastasis", **LAWS)
+    prep = gen.prepare(case)
+    multi = 0
+    for seed in range(4):
+        specs = gen.sample(prep, np.random.default_rng(seed))
+        assert 2 <= len(specs) <= 4 or any(s.size_class == "shrunk" for s in specs)
+        multi += sum(bool(s.nodules) for s in specs)
+        result = gen.render_result(prep, specs)
+        check_invariants(case, result.case, result, gen.config.placement.vessel_clearance_mm)
+    assert multi > 0
+
+
+def test_same_seed_same_bytes_with_laws():
+    case = blob_case()
+    gen = HeuristicGenerator.from_preset("liver_metastasis", **LAWS)
+    prep = gen.prepare(case)
+    a, b = (gen.sample(prep, np.random.default_rng(7)) for _ in range(2))
+    assert specs_to_json(a) == specs_to_json(b)
+    np.testing.assert_array_equal(gen.render(prep, a).image, gen.render(prep, b).image)
+
+
+def test_size_law_sets_sizes_and_elongation_keeps_volume():
+    case = blob_case()
+    gen = HeuristicGenerator.from_preset("liver_metastasis", **{**LAWS, "nodules": {"prob": 0}})
+    prep = gen.prepare(case)
+    radii = [s.equivalent_radius_mm for seed in range(15) for s in gen.sample(prep, np.random.default_rng(seed))]
+    assert 3.0 * 0.8**3 <= min(radii) and max(radii) <= 12.0 + 1e-9
+    assert 4.5 < float(np.median(radii)) < 8.0
+
+
+def test_size_aware_texture_grows_with_radius():
+    from synthtumor.generators.heuristic import draw_intensity
+
+    law = GeneratorConfig.from_preset("liver_metastasis", appearance={"portal": {
+        "texture": [1.0, 1.0], "texture_size_exponent": 0.5, "texture_ref_radius_mm": 10}}).law_for("portal")
+    small = draw_intensity(law, np.random.default_rng(0), 10.0, 100.0, radius_mm=2.5)
+    large = draw_intensity(law, np.random.default_rng(0), 10.0, 100.0, radius_mm=40.0)
+    assert small.texture_hu == pytest.approx(5.0) and large.texture_hu == pytest.approx(20.0)
+
+
+def test_bad_laws_are_config_errors():
+    with pytest.raises(ConfigError, match="go together"):
+        GeneratorConfig.from_preset("liver_metastasis", size_law=LAWS["size_law"])
+    with pytest.raises(ConfigError, match="unknown law kind"):
+        GeneratorConfig.from_preset("liver_metastasis", irregularity={"kind": "cauchy"})
+    with pytest.raises(ConfigError, match="prob"):
+        GeneratorConfig.from_preset("liver_metastasis", nodules={"prob": 2})
