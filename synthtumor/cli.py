@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from synthtumor import __version__
+from synthtumor.commands.environment import command_environment
 from synthtumor.errors import SynthTumorError
 
 __all__ = ["main", "build_parser"]
@@ -35,6 +36,17 @@ def _add_phantom_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty output folder that is not this command's own run "
+                   "(same-named files are replaced; nothing is deleted)")
+
+
+def _add_spacing_range(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spacing-range", type=float, nargs=2, metavar=("MIN", "MAX"), default=None,
+                   help="accepted voxel sizes in mm (default 0.1 20: other sizes are refused as broken headers)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``synthtumor`` command."""
     parser = argparse.ArgumentParser(
@@ -53,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference lesions per case, a stand-in for real tumours (default 0)")
     p.add_argument("--preview", action="store_true", help="write a PNG preview per case")
     _add_phantom_options(p)
+    _add_overwrite(p)
 
     p = sub.add_parser("info", help="summarise a scan, a DICOM folder or a dataset",
                        description="Print shape, spacing, orientation, volumes and organ HU for "
@@ -62,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label-map YAML or preset name (e.g. totalsegmentator)")
     p.add_argument("--phase", default=None, help="contrast phase of the scans")
     p.add_argument("--json", action="store_true", help="one JSON object per case")
+    _add_spacing_range(p)
     p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
 
     p = sub.add_parser("generate", help="write an augmented dataset with synthetic lesions",
@@ -92,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", type=Path, default=None, metavar="MANIFEST",
                    help="render the cases of a manifest.jsonl again from its recorded specs")
     p.add_argument("--preview", action="store_true", help="write a PNG per output case")
+    _add_overwrite(p)
+    _add_spacing_range(p)
     p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -109,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="equivalent-radius bin edges in mm (default 0 5 10 inf)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no printed summary")
+    _add_overwrite(p)
+    _add_spacing_range(p)
 
     p = sub.add_parser("realism", help="how real do synthetic lesions look? (feature statistics, classifier AUC)",
                        description="Measure every lesion of a real and a synthetic dataset (size, shape, "
@@ -127,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--permutations", type=int, default=200, help="label permutations for the chance band")
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no printed AUC")
+    _add_overwrite(p)
+    _add_spacing_range(p)
 
     p = sub.add_parser("train-diffusion", help="train the diffusion lesion generator on scans with tumours",
                        description="Cut a cube around every tumour of a dataset (any layout synthtumor "
@@ -143,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="denoiser optimizer steps (overrides train.max_steps); in latent mode it also caps "
                    "the autoencoder stage at min(latent.autoencoder_steps, N) steps")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    _add_overwrite(p)
+    _add_spacing_range(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("train-seg", help="train a segmentation model (accelerate; CPU or GPU)",
@@ -159,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthesis-prob", type=float, default=1.0, help="probability of synthetic lesions per sample")
     p.add_argument("--max-steps", type=int, default=None, help="override the config's iterations")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    _add_overwrite(p)
+    _add_spacing_range(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("predict", help="segment scans with a trained run",
@@ -167,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=Path, required=True, help="dataset to segment (labels not needed)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--label-map", default=None, help="label-map YAML or preset name of the input dataset")
+    _add_overwrite(p)
+    _add_spacing_range(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("study", help="real vs synthetic vs mixed training under data scarcity",
@@ -174,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "scans x seeds; writes splits.json, results.csv, report.md and its plots.")
     p.add_argument("--config", required=True, help="configs/study/ name or YAML path")
     p.add_argument("--out", type=Path, required=True, help="study folder")
+    _add_overwrite(p)
+    _add_spacing_range(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("demo", help="run the main job on the embedded phantom (no data needed)",
@@ -183,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("synthtumor-demo"), help="output folder")
     p.add_argument("--n", type=int, default=3, help="number of phantom cases (default 3)")
     p.add_argument("--no-study", action="store_true", help="stop after the phantom cohort")
+    _add_overwrite(p)
     _add_phantom_options(p)
     return parser
 
@@ -213,7 +242,7 @@ def _run_phantom(args: argparse.Namespace) -> int:
 
     config = _phantom_config(args, args.lesions)
     rows = write_phantom_cohort(args.out, args.n, args.seed, config, workers=args.workers,
-                                preview=args.preview, quiet=args.quiet)
+                                preview=args.preview, quiet=args.quiet, overwrite=args.overwrite)
     if not args.quiet:
         print(format_table(rows))
         print(f"wrote {len(rows)} phantom case(s) to {args.out}")
@@ -259,7 +288,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     common = dict(label_map=args.label_map, phase=args.phase, workers=args.workers, format=args.format,
                   preview=args.preview, quiet=args.quiet, expect_ct=not args.no_ct_check,
                   dataset_id=args.dataset_id, dataset_name=args.dataset_name,
-                  checkpoint=args.checkpoint, ddim_steps=args.ddim_steps)
+                  checkpoint=args.checkpoint, ddim_steps=args.ddim_steps, overwrite=args.overwrite)
     if args.replay is not None:
         manifest = run_replay(args.replay, args.input, args.out, **common)
     else:
@@ -277,7 +306,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.size_bins is not None:
         kwargs["size_bins_mm"] = tuple(args.size_bins)
     run_evaluate(args.pred, args.ref, args.out, label_map=args.label_map, nsd_tolerance_mm=args.nsd_tolerance,
-                 iou_threshold=args.iou_threshold, workers=args.workers, quiet=args.quiet, **kwargs)
+                 iou_threshold=args.iou_threshold, workers=args.workers, quiet=args.quiet, overwrite=args.overwrite,
+                 **kwargs)
     return 0
 
 
@@ -287,7 +317,7 @@ def _run_realism(args: argparse.Namespace) -> int:
     run_realism(args.real, args.synthetic, args.out, label_map=args.label_map,
                 synthetic_label_map=args.synthetic_label_map, phase=args.phase, seed=args.seed,
                 workers=args.workers, quiet=args.quiet, min_volume_ml=args.min_volume, folds=args.folds,
-                n_resamples=args.resamples, n_permutations=args.permutations)
+                n_resamples=args.resamples, n_permutations=args.permutations, overwrite=args.overwrite)
     return 0
 
 
@@ -296,7 +326,8 @@ def _run_train_diffusion(args: argparse.Namespace) -> int:
 
     config = args.config if args.config is not None else (None if args.resume else "tiny_cpu")
     run = run_train_diffusion(args.data, args.out, config=config, label_map=args.label_map, phase=args.phase,
-                              max_steps=args.max_steps, resume=args.resume, quiet=args.quiet)
+                              max_steps=args.max_steps, resume=args.resume, quiet=args.quiet,
+                              overwrite=args.overwrite)
     if not args.quiet:
         print(f"diffusion run: {run}; use it with: synthtumor generate --generator diffusion --checkpoint {run}")
     return 0
@@ -307,7 +338,8 @@ def _run_train_seg(args: argparse.Namespace) -> int:
 
     run = run_train_seg(args.train, args.out, config=args.config, val=args.val, label_map=args.label_map,
                         phase=args.phase, synthetic_preset=args.synthetic, synthesis_prob=args.synthesis_prob,
-                        max_steps=args.max_steps, resume=args.resume, quiet=args.quiet)
+                        max_steps=args.max_steps, resume=args.resume, quiet=args.quiet,
+                        overwrite=args.overwrite)
     if not args.quiet:
         print(f"trained run: {run}")
     return 0
@@ -316,7 +348,8 @@ def _run_train_seg(args: argparse.Namespace) -> int:
 def _run_predict(args: argparse.Namespace) -> int:
     from synthtumor.train_seg.predict import run_predict
 
-    written = run_predict(args.model, args.input, args.out, label_map=args.label_map, quiet=args.quiet)
+    written = run_predict(args.model, args.input, args.out, label_map=args.label_map, quiet=args.quiet,
+                          overwrite=args.overwrite)
     if not args.quiet:
         print(f"wrote {len(written)} prediction(s) to {args.out}")
     return 0
@@ -325,7 +358,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 def _run_study(args: argparse.Namespace) -> int:
     from synthtumor.train_seg.study import run_study
 
-    report = run_study(args.config, args.out, quiet=args.quiet)
+    report = run_study(args.config, args.out, quiet=args.quiet, overwrite=args.overwrite)
     if not args.quiet:
         print(report.read_text())
         print(f"report: {report}")
@@ -337,7 +370,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     config = _phantom_config(args, lesions=None)
     run_demo(args.out, n=args.n, seed=args.seed, config=config, workers=args.workers, quiet=args.quiet,
-             study=not args.no_study)
+             study=not args.no_study, overwrite=args.overwrite)
     return 0
 
 
@@ -350,9 +383,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 bad input)."""
     args = build_parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        with command_environment(getattr(args, "out", None), getattr(args, "spacing_range", None)):
+            return _COMMANDS[args.command](args)
     except SynthTumorError as exc:
         print(f"synthtumor {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # the file system refused: permissions, a full disk, a path that is a file
+        print(f"synthtumor {args.command}: error: {exc}. Fix: check the path, its permissions and the free "
+              "space.", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to finish (completed cases are kept)", file=sys.stderr)

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from synthtumor.case import Case  # noqa: E402
+from synthtumor.io.workdir import temp_path  # noqa: E402
 
 __all__ = ["save_case_preview", "OUTLINE_COLOURS", "DEFAULT_WINDOW_HU"]
 
@@ -103,8 +104,11 @@ def save_case_preview(
         color="white", fontsize=11,
     )
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=90, facecolor="black")
-    plt.close(fig)
-    os.replace(tmp, path)
+    tmp = temp_path(path, ".png")
+    try:
+        fig.savefig(tmp, dpi=90, facecolor="black")
+        plt.close(fig)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

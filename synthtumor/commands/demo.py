@@ -17,6 +17,7 @@ from typing import Any
 
 from synthtumor.commands.info import format_table
 from synthtumor.commands.phantom_cohort import STAND_IN_NOTE, write_phantom_cohort
+from synthtumor.io.output_guard import check_output_free, only_names
 from synthtumor.phantom import PhantomConfig
 
 __all__ = ["run_demo", "DEMO_LESIONS"]
@@ -34,6 +35,7 @@ def run_demo(
     workers: int = 1,
     quiet: bool = False,
     study: bool = True,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Build the demo cohort in ``out/phantoms``, print what it holds, then run the demo study.
 
@@ -43,6 +45,7 @@ def run_demo(
     config = config or PhantomConfig()
     if config.n_lesions == 0:
         config = replace(config, n_lesions=DEMO_LESIONS)
+    check_output_free(out, "demo", only_names("phantoms", "study"), overwrite=overwrite)
     root = Path(out) / "phantoms"
     rows = write_phantom_cohort(root, n, seed, config, workers=workers, preview=True, quiet=quiet)
     if not quiet:

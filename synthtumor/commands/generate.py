@@ -28,8 +28,10 @@ from synthtumor.generators import HeuristicGenerator, LesionGenerator
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
 from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
-from synthtumor.io.guards import check_output_apart
+from synthtumor.io.guards import check_output_apart, check_output_free
+from synthtumor.io.scan_checks import check_organ_present
 from synthtumor.io.layouts import CaseRef, load_dataset
+from synthtumor.io.workdir import sweep_stray_temp_files, work_area
 from synthtumor.lesions.render import RENDER_VERSION
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.parallel import map_with_progress
@@ -136,7 +138,9 @@ def _generate_from(args: tuple[GenerateJob, CaseRef]) -> list[str]:
     if not todo:
         return []
     generator = make_generator(job)
-    prepared = generator.prepare(ref.load(job.expect_ct))
+    case = ref.load(job.expect_ct)  # finite, CT in HU, grids, spacing: checked while loading
+    check_organ_present(case.organ, case.case_id, job.label_map)
+    prepared = generator.prepare(case)
     done = []
     for k in todo:
         case_id = output_case_id(ref.case_id, k)
@@ -204,8 +208,14 @@ def _check_same_run(out: Path, fingerprint: dict[str, Any]) -> None:
     write_json_atomic(fingerprint, path)
 
 
-def _check_out(input_path: Path, out: Path) -> None:
+def _owns(out: Path) -> bool:
+    """A folder holding a generate (or replay) run: it has the run's records."""
+    return (out / RECORDS).is_dir()
+
+
+def _check_out(input_path: Path, out: Path, overwrite: bool) -> None:
     check_output_apart(out, {"input": input_path})
+    check_output_free(out, "generate", _owns, overwrite=overwrite)
 
 
 def run_generate(
@@ -228,8 +238,14 @@ def run_generate(
     generator: str = "heuristic",
     checkpoint: str | os.PathLike | None = None,
     ddim_steps: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Generate ``per_case`` synthetic cases per input case; return the manifest's path.
+
+    ``out`` must be new, empty, or this command's own run (resumed); ``overwrite`` lets it write
+    into another non-empty folder. Temporary files live in ``out/.synthtumor-tmp/`` (see
+    :mod:`synthtumor.io.workdir`), so a run killed at any moment, run again, writes the same bytes
+    as an uninterrupted one and leaves no stray file.
 
     Raises:
         ConfigError: bad options (per_case or workers below 1, unknown preset or format, an
@@ -239,7 +255,7 @@ def run_generate(
     if per_case < 1 or workers < 1:
         raise ConfigError("--per-case and --workers must be at least 1.")
     input_path, out = Path(input_path), Path(out)
-    _check_out(input_path, out)
+    _check_out(input_path, out, overwrite)
     config = GeneratorConfig.from_preset(preset, **(overrides or {}))  # validate before any work
     _check_generator(generator, checkpoint)
     dataset = load_dataset(input_path, label_map, phase=phase, expect_ct=expect_ct)
@@ -249,18 +265,20 @@ def run_generate(
                       str(checkpoint) if checkpoint is not None else None, ddim_steps, 1,
                       str(label_map) if label_map is not None else None)
     make_generator(job)  # a diffusion run is checked here (config, checkpoint, steps); weights load later
-    _check_same_run(out, {"command": "generate", "input": str(input_path.resolve()), "preset": preset,
-                          "overrides": job.overrides, "seed": seed, "per_case": per_case, "format": format,
-                          "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps,
-                          "label_map": job.label_map, "phase": phase})
-    map_with_progress(_generate_from, [(job, ref) for ref in dataset.refs], workers=workers, quiet=quiet,
-                      desc="generate")
-    case_ids = [output_case_id(ref.case_id, k) for ref in dataset.refs for k in range(per_case)]
-    resolved = {"command": "generate", "input": str(input_path), "label_map": label_map, "phase": phase,
-                "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps, "preset": preset, "overrides": overrides or {},
-                "per_case": per_case, "seed": seed, "format": format,
-                "preset_config": load_preset_dict(preset) | {"resolved": asdict(config)}}
-    return _finish(job, case_ids, resolved)
+    with work_area(out):
+        _check_same_run(out, {"command": "generate", "input": str(input_path.resolve()), "preset": preset,
+                              "overrides": job.overrides, "seed": seed, "per_case": per_case, "format": format,
+                              "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps,
+                              "label_map": job.label_map, "phase": phase})
+        sweep_stray_temp_files(out)
+        map_with_progress(_generate_from, [(job, ref) for ref in dataset.refs], workers=workers, quiet=quiet,
+                          desc="generate")
+        case_ids = [output_case_id(ref.case_id, k) for ref in dataset.refs for k in range(per_case)]
+        resolved = {"command": "generate", "input": str(input_path), "label_map": label_map, "phase": phase,
+                    "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps, "preset": preset,
+                    "overrides": overrides or {}, "per_case": per_case, "seed": seed, "format": format,
+                    "preset_config": load_preset_dict(preset) | {"resolved": asdict(config)}}
+        return _finish(job, case_ids, resolved)
 
 
 def _replay_one(args: tuple[GenerateJob, CaseRef, list[dict[str, Any]]]) -> None:
@@ -313,14 +331,17 @@ def run_replay(
     dataset_name: str = "SynthTumor",
     checkpoint: str | os.PathLike | None = None,
     ddim_steps: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Render the cases of ``manifest`` again from their recorded specs (edit them first if you like).
+
+    ``out`` and ``overwrite`` as for :func:`run_generate`.
 
     Raises:
         DatasetLayoutError: the manifest names source cases the input dataset lacks.
     """
     manifest, input_path, out = Path(manifest), Path(input_path), Path(out)
-    _check_out(input_path, out)
+    _check_out(input_path, out, overwrite)
     if not manifest.is_file():
         raise ConfigError(f"manifest not found: {manifest}.")
     records = _read_manifest(manifest)
@@ -359,7 +380,10 @@ def run_replay(
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(r["source_case_id"], []).append(r)
-    map_with_progress(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers=workers,
-                      quiet=quiet, desc="replay")
-    resolved = {"command": "generate --replay", "manifest": str(manifest), "input": str(input_path), "format": format}
-    return _finish(job, [r["case_id"] for r in records], resolved)
+    with work_area(out):
+        sweep_stray_temp_files(out)
+        map_with_progress(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers=workers,
+                          quiet=quiet, desc="replay")
+        resolved = {"command": "generate --replay", "manifest": str(manifest), "input": str(input_path),
+                    "format": format}
+        return _finish(job, [r["case_id"] for r in records], resolved)

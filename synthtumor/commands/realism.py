@@ -38,7 +38,8 @@ import numpy as np
 from synthtumor.case import Phase
 from synthtumor.errors import ConfigError, DatasetLayoutError
 from synthtumor.io.case_io import write_text_atomic
-from synthtumor.io.guards import check_output_apart
+from synthtumor.io.output_guard import check_output_apart, check_output_free, only_names
+from synthtumor.io.scan_checks import check_organ_present
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.io.layouts import CaseRef, Dataset, load_dataset
 from synthtumor.parallel import map_with_progress
@@ -54,8 +55,12 @@ COMPARISON_COLUMNS: tuple[str, ...] = ("feature", "unit", "n_real", "n_synthetic
 _SIDES = ("real", "synthetic")
 
 
-def _check_out(out: Path, inputs: dict[str, Path]) -> None:
+OUTPUT_FILES = ("features.csv", "comparison.csv", "report.md", "features.png", "realism.json")
+
+
+def _check_out(out: Path, inputs: dict[str, Path], overwrite: bool) -> None:
     check_output_apart(out, {f"{name} dataset": folder for name, folder in inputs.items()})
+    check_output_free(out, "realism", only_names(*OUTPUT_FILES), overwrite=overwrite)
 
 
 def _select_phase(dataset: Dataset, phase: Phase | str | None, side: str) -> Dataset:
@@ -75,7 +80,9 @@ def _select_phase(dataset: Dataset, phase: Phase | str | None, side: str) -> Dat
 
 def _measure(job: tuple[CaseRef, FeatureSettings, bool]) -> CaseFeatures:
     ref, settings, expect_ct = job
-    return case_features(ref.load(expect_ct), settings)
+    case = ref.load(expect_ct)  # finite, CT in HU, grids, spacing: checked while loading
+    check_organ_present(case.organ, case.case_id, ref.label_map.name if ref.label_map else None)
+    return case_features(case, settings)
 
 
 def _measure_all(jobs: list[tuple[CaseRef, FeatureSettings, bool]], workers: int, quiet: bool) -> list[CaseFeatures]:
@@ -101,6 +108,7 @@ def run_realism(
     folds: int = 5,
     n_resamples: int = 2000,
     n_permutations: int = 200,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Compare the lesions of a real and a synthetic dataset (see module docstring).
 
@@ -118,6 +126,7 @@ def run_realism(
         seed: seed of ``numpy.random.default_rng`` for the folds and the bootstrap.
         workers: worker processes measuring cases (the output does not depend on it).
         quiet: no progress bar and no AUC line on stdout.
+        overwrite: write into a non-empty ``out`` holding other files than an earlier report's.
         min_volume_ml: lesions below this volume (mL) are skipped and counted.
         folds: cross-validation folds of the classifier (>= 2).
         n_resamples: bootstrap resamples of the AUC's CI (>= 1).
@@ -147,7 +156,7 @@ def run_realism(
     settings = FeatureSettings(min_volume_ml=float(min_volume_ml))
     roots = {"real": Path(real), "synthetic": Path(synthetic)}
     out_root = Path(out)
-    _check_out(out_root, roots)
+    _check_out(out_root, roots, overwrite)
     datasets = {
         "real": _select_phase(load_dataset(roots["real"], label_map), phase, "real"),
         "synthetic": _select_phase(load_dataset(roots["synthetic"], synthetic_label_map), phase, "synthetic"),
@@ -165,8 +174,7 @@ def run_realism(
                                  n_permutations=n_permutations)
 
     out_root.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_root / name for name in ("features.csv", "comparison.csv", "report.md", "features.png",
-                                                "realism.json")}
+    paths = {name: out_root / name for name in OUTPUT_FILES}
     feature_rows = [{"side": side, **row} for side in _SIDES for row in rows[side]]
     write_csv_atomic(feature_rows, FEATURE_COLUMNS, paths["features.csv"])
     comparison_rows = [c.as_row() for c in comparison.per_feature]

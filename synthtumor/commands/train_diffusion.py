@@ -27,6 +27,7 @@ from synthtumor.generators.diffusion.data import LesionCubes, build_training_cub
 from synthtumor.generators.diffusion.train import train_diffusion
 from synthtumor.io.case_io import write_json_atomic
 from synthtumor.io.layouts import load_dataset
+from synthtumor.io.output_guard import check_output_apart, check_output_free
 
 __all__ = ["run_train_diffusion"]
 
@@ -79,6 +80,11 @@ def _resolve(out: Path, config: DiffusionConfig | str | os.PathLike | None, max_
     return _with_max_steps(base, max_steps) if max_steps is not None else base
 
 
+def _owns(out: Path) -> bool:
+    """A diffusion run folder (its config, or the cubes and split written before training starts)."""
+    return any((out / name).is_file() for name in ("config.json", "cubes_train.npz", "split.json"))
+
+
 def run_train_diffusion(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -89,6 +95,7 @@ def run_train_diffusion(
     max_steps: int | None = None,
     resume: bool = False,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Train the diffusion lesion generator; return the run folder.
 
@@ -104,6 +111,8 @@ def run_train_diffusion(
             cap of the autoencoder's steps (see module docstring).
         resume: continue from the run's last checkpoint.
         quiet: no progress bars.
+        overwrite: start a run in a non-empty folder that holds no diffusion run (files of the same
+            names are replaced; nothing is deleted).
 
     Raises:
         ConfigError: a bad config or option, an ``out`` that already
@@ -114,9 +123,8 @@ def run_train_diffusion(
     data, out = Path(data), Path(out)
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"--max-steps must be at least 1, got {max_steps}.")
-    if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
-        raise ConfigError(f"--out {out} lies inside the dataset {data}; synthtumor never writes into its input.",
-                          fix="choose a run folder outside the dataset.")
+    check_output_apart(out, {"dataset": data})
+    check_output_free(out, "train-diffusion", _owns, overwrite=overwrite)
     cfg = _resolve(out, config, max_steps, resume)
     train_path, val_path = out / "cubes_train.npz", out / "cubes_val.npz"
     if resume and train_path.is_file() and val_path.is_file():

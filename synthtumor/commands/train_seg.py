@@ -20,7 +20,7 @@ import yaml
 from synthtumor.errors import ConfigError
 from synthtumor.generators import HeuristicGenerator
 from synthtumor.io.case_io import write_text_atomic
-from synthtumor.io.guards import check_output_apart
+from synthtumor.io.guards import check_output_apart, check_output_free
 from synthtumor.metrics.dataset_eval import run_evaluate
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items
@@ -43,11 +43,15 @@ def run_train_seg(
     max_steps: int | None = None,
     resume: bool = False,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Train (every stage of the strategy) and return the run folder.
 
+    ``out`` must be new, empty or a train-seg run (continued with ``resume``); ``overwrite`` lets
+    a new run write into another non-empty folder.
+
     Raises:
-        ConfigError: bad options, or an existing run without ``resume``.
+        ConfigError: bad options, an existing run without ``resume``, or a folder holding other files.
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.load(config)
     if max_steps is not None:
@@ -58,6 +62,7 @@ def run_train_seg(
         raise ConfigError("--synthesis-prob must be in [0, 1].")
     run = Path(out)
     check_output_apart(run, {"training data": train, "validation data": val})
+    check_output_free(run, "train-seg", lambda folder: (folder / "run.json").is_file(), overwrite=overwrite)
     items, lm = dataset_items(train, label_map)
     generator = HeuristicGenerator.from_preset(synthetic_preset) if synthetic_preset else None
     record: dict[str, Any] = {"strategy": cfg.strategy, "train": str(train), "val": str(val) if val else None,

@@ -1,15 +1,14 @@
-"""Guards every command applies before it writes or trains: outputs apart from inputs, scans that
-are CT in HU with finite values on one grid, weights that are finite.
+"""Guards every command applies before it writes or trains: outputs apart from inputs and from
+other data (:mod:`synthtumor.io.output_guard`, re-exported here), scans that are CT in HU with
+finite values, a plausible spacing and one grid (in a MONAI pipeline), weights that are finite.
 
-One home for each rule, so that ``generate``, ``realism``, ``predict``, ``train-seg`` and
-``study`` refuse the same things with the same message.
+One home for each rule, so that every command refuses the same things with the same message.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,39 +16,20 @@ import torch
 from monai.transforms import MapTransform
 
 from synthtumor.errors import ConfigError, InvalidCaseError
-from synthtumor.io.case_io import check_ct_intensities
+from synthtumor.io.output_guard import check_output_apart, check_output_free, only_names
+from synthtumor.io.scan_checks import check_ct_intensities, check_spacing
 
-__all__ = ["check_output_apart", "CheckScand", "check_finite_weights"]
+__all__ = ["check_output_apart", "check_output_free", "only_names", "CheckScand", "check_finite_weights"]
 
 #: Largest distance (mm) between the image's and the label's voxel grids accepted as one grid.
 GRID_TOLERANCE_MM = 0.01
 
 
-def check_output_apart(out: str | os.PathLike, inputs: Mapping[str, str | os.PathLike | None]) -> None:
-    """Refuse an output folder that is an input, lies inside one, or contains one.
-
-    Args:
-        out: the folder the command will write.
-        inputs: name (e.g. ``"input"``, ``"model"``) -> path read by the command; None entries are
-            skipped.
-
-    Raises:
-        ConfigError: naming the overlapping input.
-    """
-    target = Path(out).resolve()
-    for name, path in inputs.items():
-        if path is None:
-            continue
-        source = Path(path).resolve()
-        if target == source or source in target.parents or target in source.parents:
-            raise ConfigError(f"--out {out} overlaps the {name} {path}; synthtumor never writes into its inputs.",
-                              fix=f"choose an output folder outside the {name}.")
-
-
 class CheckScand(MapTransform):
     """Refuse, with the case's id, a scan that would train or predict on garbage: non-finite
-    voxels, intensities that are not CT in HU (nothing below -200 HU), or a label on another grid
-    than the image (shape, or voxel positions more than ``GRID_TOLERANCE_MM`` apart).
+    voxels, intensities that are not CT in HU (nothing below -200 HU), an implausible voxel size
+    (:func:`synthtumor.io.scan_checks.check_spacing`), or a label on another grid than the image
+    (shape, or voxel positions more than ``GRID_TOLERANCE_MM`` apart).
 
     Args:
         keys: the image key, then optionally the label key.
@@ -68,6 +48,9 @@ class CheckScand(MapTransform):
             raise InvalidCaseError(f"the image holds {bad} NaN or infinite voxel(s).", case=case,
                                    fix="repair or drop this scan; a single NaN makes the training loss NaN.")
         check_ct_intensities(image.cpu().numpy(), case)
+        affine = getattr(d[image_key], "affine", None)
+        if affine is not None:
+            check_spacing(np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0), case)
         if len(self.keys) > 1 and self.keys[1] in d:
             label = d[self.keys[1]]
             if tuple(label.shape[1:]) != tuple(image.shape[1:]):

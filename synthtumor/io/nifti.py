@@ -9,7 +9,6 @@ original axis order, the original affine (qform and sform, with their codes) and
 from __future__ import annotations
 
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, 
 
 from synthtumor.case import SourceGeometry
 from synthtumor.errors import CaseFileError, InvalidCaseError
+from synthtumor.io.workdir import current_umask, temp_path
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -181,24 +181,10 @@ def from_ras(array: np.ndarray, source: SourceGeometry) -> np.ndarray:
 
 
 def atomic_path(target: Path) -> Path:
-    """A temporary file name beside ``target`` with the same suffix (so nibabel picks the format).
-
-    ``mkstemp`` creates the file private (0600); it is given the mode any other tool's new file
-    gets under the user's umask (0644 under the usual 022), which the rename then keeps, so a
-    colleague can read a generated dataset.
-    """
-    suffix = ".nii.gz" if str(target).endswith(".nii.gz") else target.suffix
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
-    os.close(fd)
-    os.chmod(name, 0o666 & ~current_umask())
-    return Path(name)
-
-
-def current_umask() -> int:
-    """The process's umask (read by setting it and setting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    """A new temporary file for ``target`` with the same suffix (so nibabel picks the format): in
+    the output's work folder during a command, else beside ``target`` (see
+    :func:`synthtumor.io.workdir.temp_path`, which also gives it the user's umask)."""
+    return temp_path(target)
 
 
 def write_nifti(

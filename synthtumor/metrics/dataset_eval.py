@@ -41,6 +41,8 @@ import numpy as np
 
 from synthtumor.errors import ConfigError, DatasetLayoutError
 from synthtumor.io.case_io import DEFAULT_LABEL_MAP, case_id_from_path, write_text_atomic
+from synthtumor.io.output_guard import check_output_apart, check_output_free, only_names
+from synthtumor.io.scan_checks import check_organ_present, check_spacing
 from synthtumor.io.tables import write_csv_atomic
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.layouts import load_dataset
@@ -64,6 +66,7 @@ __all__ = ["LabelSource", "find_label_sources", "run_evaluate", "LESION_COLUMNS"
 
 LESION_COLUMNS = ("case_id", "side", "lesion", "voxels", "volume_ml", "equivalent_radius_mm", "size_bin",
                   "matched", "match", "iou", "dice")
+OUTPUT_FILES = ("metrics.csv", "lesions.csv", "summary.md")
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 _LITS_VOLUME = re.compile(r"^volume-\d+\.nii(\.gz)?$")
@@ -219,6 +222,8 @@ def _evaluate_job(job: _Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     check_same_grid(pred_affine, pred_shape, ref_affine, ref_shape, case_id=job.ref.case_id,
                     what=f"the prediction {job.pred.label.name}")
     spacing = tuple(float(s) for s in np.linalg.norm(ref_affine[:3, :3], axis=0))
+    check_spacing(spacing, job.ref.case_id)
+    check_organ_present(ref_masks["organ"], job.ref.case_id, (job.ref.label_map or DEFAULT_LABEL_MAP).name)
     result = evaluate_masks(pred_masks, ref_masks, spacing, case_id=job.ref.case_id, classes=CLASSES,
                             nsd_tolerance_mm=job.nsd_tolerance_mm, iou_threshold=job.iou_threshold,
                             size_bins=job.size_bins)
@@ -251,6 +256,7 @@ def run_evaluate(
     quiet: bool = False,
     iou_threshold: float = 0.1,
     size_bins_mm: Sequence[float] = DEFAULT_SIZE_BINS_MM,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Evaluate a prediction folder against a reference folder (see module docstring).
 
@@ -264,12 +270,13 @@ def run_evaluate(
         quiet: no progress bar and no summary on stdout.
         iou_threshold: the IoU a predicted and a reference lesion need to match.
         size_bins_mm: equivalent-radius bin edges (mm) for detection by size.
+        overwrite: write into a non-empty ``out`` holding other files than an earlier evaluation's.
 
     Returns:
         The ``metrics.csv`` rows, one dict per case, ordered by case id.
 
     Raises:
-        ConfigError: an option is out of range, or ``out`` is an input folder.
+        ConfigError: an option is out of range, ``out`` overlaps an input folder, or holds other files.
         DatasetLayoutError: a folder is unreadable, or case ids do not pair.
         InvalidCaseError: a prediction is not on its reference's grid.
         LabelMapError: a label file holds values its label map does not know.
@@ -277,10 +284,8 @@ def run_evaluate(
     """
     edges = _check_options(nsd_tolerance_mm, iou_threshold, size_bins_mm, workers)
     pred_root, ref_root, out_root = Path(pred), Path(ref), Path(out)
-    for name, folder in (("prediction", pred_root), ("reference", ref_root)):
-        if out_root.resolve() == folder.resolve():
-            raise ConfigError(f"--out {out_root} is the {name} folder; synthtumor never writes into its inputs.",
-                              fix="choose another output folder.")
+    check_output_apart(out_root, {"prediction folder": pred_root, "reference folder": ref_root})
+    check_output_free(out_root, "evaluate", only_names(*OUTPUT_FILES), overwrite=overwrite)
     pairs = _pair(find_label_sources(pred_root, label_map, what="prediction"),
                   find_label_sources(ref_root, label_map, what="reference"), pred_root, ref_root)
     jobs = [_Job(p, r, float(nsd_tolerance_mm), float(iou_threshold), edges) for p, r in pairs]

@@ -19,7 +19,9 @@ import yaml
 from synthtumor.case_summary import summarise_case
 from synthtumor.errors import ConfigError
 from synthtumor.io.case_io import CASE_FILES, save_case, write_cases_index, write_text_atomic
+from synthtumor.io.output_guard import check_output_free, only_names
 from synthtumor.io.layouts import load_dataset
+from synthtumor.io.workdir import sweep_stray_temp_files, work_area
 from synthtumor.parallel import map_with_progress
 from synthtumor.phantom.build import make_phantom, phantom_seed
 from synthtumor.phantom.config import PhantomConfig
@@ -81,6 +83,7 @@ def write_phantom_cohort(
     preview: bool = False,
     quiet: bool = False,
     prefix: str = "phantom",
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Write ``n`` phantom cases to ``out`` (case-folder layout) and return their summaries.
 
@@ -94,6 +97,8 @@ def write_phantom_cohort(
         quiet: no progress bar.
         prefix: case ids are ``<prefix>_000``, ...: cohorts standing for different patients
             need different prefixes.
+        overwrite: write into a non-empty folder that is not a phantom cohort (see
+            :func:`synthtumor.io.guards.check_output_free`).
 
     Raises:
         ConfigError: ``n`` or ``workers`` below 1, or ``out`` holds a cohort made otherwise.
@@ -103,7 +108,16 @@ def write_phantom_cohort(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
     root = Path(out)
+    check_output_free(root, "phantom", only_names(f"{prefix}_[0-9][0-9][0-9]*", "dataset.json", "resolved_config.yaml"),
+                      overwrite=overwrite)
     root.mkdir(parents=True, exist_ok=True)
+    with work_area(root):
+        sweep_stray_temp_files(root)
+        return _write_cohort(root, n, seed, config, workers, preview, quiet, prefix)
+
+
+def _write_cohort(root: Path, n: int, seed: int, config: PhantomConfig, workers: int, preview: bool, quiet: bool,
+                  prefix: str) -> list[dict[str, Any]]:
     digest = _config_digest(config, seed)
     todo = [i for i in range(n) if not _done(root, i, digest, prefix)]
     jobs = [(config, seed, i, str(root), digest, preview, prefix) for i in todo]

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from synthtumor.errors import ConfigError, user_error_in
 from synthtumor.io.case_io import write_json_atomic
-from synthtumor.io.guards import check_finite_weights, check_output_apart
+from synthtumor.io.guards import check_finite_weights, check_output_apart, check_output_free, only_names
 from synthtumor.io.nifti import is_nifti, ras_geometry, write_nifti
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items, inference_transform
@@ -151,6 +151,15 @@ def _to_scan_grid(label: np.ndarray, affine: np.ndarray, scan_affine: np.ndarray
                                 order=0, mode="constant", cval=0)
 
 
+def _owns(out: Path) -> bool:
+    """A folder written by predict: its label legend, label files, nothing else."""
+    try:
+        stub = json.loads((out / "dataset.json").read_text()) == PREDICTION_LABELS
+    except (OSError, ValueError):
+        stub = False
+    return stub and only_names("dataset.json", "*.nii.gz")(out)
+
+
 def run_predict(
     model: str | os.PathLike,
     input_path: str | os.PathLike,
@@ -158,13 +167,18 @@ def run_predict(
     *,
     label_map: str | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Segment every case of ``input_path`` (any layout; labels are not needed) into ``out``.
+
+    ``out`` must be new, empty or an earlier prediction folder (``overwrite``: any folder apart from
+    the inputs).
 
     Raises:
         ConfigError: ``model`` is not a trained run, or an input image is not NIfTI.
     """
     check_output_apart(out, {"input": input_path})
+    check_output_free(out, "predict", _owns, overwrite=overwrite)
     if Path(model).resolve() == Path(out).resolve():
         raise ConfigError(f"--out {out} is the model's run folder.", fix="write predictions to another folder.")
     items, _ = dataset_items(input_path, label_map)

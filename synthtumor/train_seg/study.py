@@ -27,7 +27,7 @@ import numpy as np
 from synthtumor.errors import ConfigError
 from synthtumor.generators import HeuristicGenerator
 from synthtumor.io.case_io import save_case, write_cases_index, write_json_atomic
-from synthtumor.io.guards import check_output_apart
+from synthtumor.io.guards import check_output_apart, check_output_free, only_names
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.io.layouts import load_dataset
 from synthtumor.io.tables import write_csv_atomic
@@ -153,8 +153,18 @@ def _run_one(config: StudyConfig, train_config: TrainConfig, arm, items: list[di
     return rows
 
 
-def run_study(config: StudyConfig | str, out: str | os.PathLike, *, quiet: bool = False) -> Path:
-    """Run (or resume) a study and write its results and report; return the report's path."""
+def _owns(out: Path) -> bool:
+    """A study folder: its splits, or (interrupted before them) only what a study writes."""
+    return (out / "splits.json").is_file() or only_names("data", "runs", "*.csv", "*.md", "*.png")(out)
+
+
+def run_study(config: StudyConfig | str, out: str | os.PathLike, *, quiet: bool = False,
+              overwrite: bool = False) -> Path:
+    """Run (or resume) a study and write its results and report; return the report's path.
+
+    ``out`` must be new, empty or a study folder (resumed); ``overwrite`` lets a study start in
+    another non-empty folder.
+    """
     from tqdm import tqdm
 
     from synthtumor.train_seg.report import write_report
@@ -162,6 +172,7 @@ def run_study(config: StudyConfig | str, out: str | os.PathLike, *, quiet: bool 
     config = config if isinstance(config, StudyConfig) else StudyConfig.load(config)
     out = Path(out)
     check_output_apart(out, {"annotated data": config.annotated, "healthy data": config.healthy})
+    check_output_free(out, "study", _owns, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     if config.annotated is None or config.healthy is None:
         phantom_annotated, phantom_healthy = _phantom_data(config, out / "data", quiet)
