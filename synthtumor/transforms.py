@@ -38,7 +38,7 @@ from synthtumor.case import Case, Phase
 from synthtumor.errors import ConfigError, InvalidCaseError
 from synthtumor.generators.base import LesionGenerator, NoRoomError
 from synthtumor.io.case_io import check_not_normalised
-from synthtumor.io.labelmap import LabelMap, resolve_label_map
+from synthtumor.io.labelmap import LabelMap, LabelMasks, resolve_label_map
 
 __all__ = ["ApplyLabelMapd", "PrepareLesionSynthesisd", "RandLesionSynthesisd", "RandLesionCropd", "PREPARED_KEY"]
 
@@ -72,6 +72,22 @@ def _volume(value: Any, key: Hashable) -> np.ndarray:
     return array[0]
 
 
+def _label_masks(value: Any, key: Hashable, label_map: LabelMap, case: str | None = None) -> LabelMasks:
+    """Role masks of a label: one channel of label values, or one binary channel per structure
+    (``synthtumor.io.monai_items`` for per-structure masks: channel ``c`` is value ``c + 1``)."""
+    array = value.detach().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    if array.ndim == 4 and array.shape[0] > 1:
+        return label_map.channel_masks(array)
+    return label_map.masks(np.rint(_volume(value, key)).astype(np.int32), case=case)
+
+
+def _one_channel(value: Any) -> Any:
+    """``value`` itself when it has one channel, else a copy of its first channel (metadata kept)."""
+    if value.shape[0] == 1:
+        return value
+    return value[:1].clone() if isinstance(value, torch.Tensor) else np.array(value[:1], copy=True)
+
+
 def _check_hu(image: np.ndarray, where: str) -> None:
     check_not_normalised(image, where, fix="put the lesion transforms before ScaleIntensityRanged / NormalizeIntensityd.")
 
@@ -86,7 +102,8 @@ def _write_back(target: Any, values: np.ndarray, box: tuple[slice, ...] | None =
 
 
 class ApplyLabelMapd(MapTransform):
-    """Rewrite multi-label maps as 0 background, 1 organ, 2 tumour through a label map.
+    """Rewrite multi-label maps (or stacks of per-structure masks) as 0 background, 1 organ,
+    2 tumour through a label map.
 
     Args:
         keys: label keys.
@@ -102,9 +119,9 @@ class ApplyLabelMapd(MapTransform):
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
-            label = np.rint(_volume(d[key], key)).astype(np.int32)
-            masks = self.label_map.masks(label)
-            out = np.zeros(label.shape, dtype=np.uint8)
+            masks = _label_masks(d[key], key, self.label_map, str(d.get("case_id", "sample")))
+            d[key] = _one_channel(d[key])
+            out = np.zeros(d[key].shape[1:], dtype=np.uint8)
             if masks.organ is not None:
                 out[masks.organ] = 1
             if masks.tumor is not None:
@@ -159,13 +176,12 @@ class PrepareLesionSynthesisd(MapTransform):
         image_key, label_key = self.keys
         image = _volume(d[image_key], image_key).astype(np.float32, copy=False)
         _check_hu(image, "PrepareLesionSynthesisd")
-        label = np.rint(_volume(d[label_key], label_key)).astype(np.int32)
-        masks = self.label_map.masks(label)
+        case_id = str(d.get("case_id", "sample"))
+        masks = _label_masks(d[label_key], label_key, self.label_map, case_id)
         vessels = masks.vessels
         if self.vessels_key is not None:
             extra = _volume(d[self.vessels_key], self.vessels_key) > 0
             vessels = extra if vessels is None else vessels | extra
-        case_id = str(d.get("case_id", "sample"))
         case = Case.trusted(image=image, affine=_affine_of(d, image_key), case_id=case_id, organ=masks.organ,
                             vessels=vessels, tumor=masks.tumor, avoid=masks.avoid, phase=self.phase)
         if case.organ is None or not case.organ.any():
@@ -173,6 +189,7 @@ class PrepareLesionSynthesisd(MapTransform):
                                    fix=f"check the label map ({self.label_map.name}) against the label values.")
         prepared = self.generator.prepare(case) if self.generator is not None else prepare_case(case)
         if self.relabel:
+            d[label_key] = _one_channel(d[label_key])
             _write_back(d[label_key], case.label)
         d[self.prepared_key] = prepared.detached()
         return d

@@ -19,6 +19,7 @@ from synthtumor.case import Case, Phase, SourceGeometry
 from synthtumor.errors import CaseFileError, ConfigError, InvalidCaseError
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.nifti import is_nifti, read_nifti, storage_dtype, to_ras, write_nifti
+from synthtumor.io.structure_files import structure_files
 
 __all__ = [
     "load_case",
@@ -168,6 +169,7 @@ def load_case(
     case_id: str | None = None,
     phase: Phase | str = Phase.UNKNOWN,
     expect_ct: bool = True,
+    structures: str | os.PathLike | None = None,
 ) -> Case:
     """Load a scan (NIfTI file or DICOM series folder) and its masks as a RAS+ :class:`Case`.
 
@@ -181,9 +183,12 @@ def load_case(
         case_id: defaults to the image file name without its suffix.
         phase: contrast phase (native, arterial, portal, delayed, unknown).
         expect_ct: refuse images that do not look like CT in HU.
+        structures: instead of ``label_path``, a folder of per-structure binary masks
+            ``<name>.nii.gz`` (TotalSegmentator's ``segmentations/``, AbdomenAtlas); only the files
+            the label map names are read (default map: TotalSegmentator's names).
 
     Raises:
-        CaseFileError: a file is missing or corrupt.
+        CaseFileError: a file is missing or corrupt (a structure the label map names included).
         InvalidCaseError: shapes or grids disagree, values are not finite, not CT, empty organ...
         LabelMapError: the label file holds values the label map does not know.
     """
@@ -198,11 +203,29 @@ def load_case(
         lm = resolve_label_map(label_map) or DEFAULT_LABEL_MAP
         cut = lm.masks(label, case=case)
         masks = {"organ": cut.organ, "vessels": cut.vessels, "tumor": cut.tumor, "avoid": cut.avoid}
+    elif structures is not None:
+        masks.update(_structure_masks(Path(structures), label_map, image, affine, case))
     for key, extra in (("vessels", vessels_path), ("avoid", avoid_path)):
         if extra is not None:
             binary = _load_mask_file(Path(extra), image, affine, case, key) > 0
             masks[key] = binary if masks[key] is None else (masks[key] | binary)
     return Case(image=image, affine=affine, case_id=case, phase=phase, source=source, **masks)
+
+
+def _structure_masks(
+    folder: Path, label_map: LabelMap | str | os.PathLike | None, image: np.ndarray, affine: np.ndarray, case: str
+) -> dict[str, np.ndarray]:
+    """Role masks from per-structure files: a role's mask is the union of its structures' masks
+    (> 0); the organ includes the tumour, as with a multi-label file."""
+    lm = resolve_label_map(label_map) or LabelMap.preset("totalsegmentator")
+    masks: dict[str, np.ndarray] = {}
+    for role, paths in structure_files(folder, lm, case).items():
+        for path in paths:
+            binary = _load_mask_file(path, image, affine, case, f"{role} structure") > 0
+            masks[role] = masks[role] | binary if role in masks else binary
+    if "tumor" in masks and "organ" in masks:
+        masks["organ"] = masks["organ"] | masks["tumor"]
+    return masks
 
 
 def write_text_atomic(text: str, path: Path) -> None:

@@ -13,8 +13,16 @@ Supported layouts (detected in this order):
     ``imagesTr/<id>_0000<file_ending>``, ``labelsTr/<id><file_ending>``.
 ``lits``
     LiTS: ``volume-N.nii`` and ``segmentation-N.nii`` anywhere up to two folders deep.
+``totalsegmentator``, ``abdomenatlas``, ``totalsegmentator_ml``
+    ``<case>/ct.nii.gz`` with ``segmentations/<structure>.nii.gz`` or one multi-label file; one
+    such case folder, or a folder of them (see :mod:`synthtumor.io.structure_layouts`).
+``csv``
+    a ``case_id,image,label[,vessels]`` file (see :mod:`synthtumor.io.case_lists`).
+``pair``
+    one image and its label, given as such (:func:`load_pair`; ``--image`` / ``--label``).
 
-Roles of label values come from ``dataset.json`` class names unless a label map is given.
+Roles of label values come from ``dataset.json`` class names (or the layout's preset) unless a
+label map is given.
 """
 
 from __future__ import annotations
@@ -22,86 +30,37 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from synthtumor.case import Case, Phase
-from synthtumor.errors import DatasetLayoutError
-from synthtumor.io.case_io import CASE_FILES, case_id_from_path, load_case
+from synthtumor.case import Phase
+from synthtumor.errors import ConfigError, DatasetLayoutError
+from synthtumor.io.case_io import CASE_FILES, case_id_from_path
+from synthtumor.io.case_lists import csv_refs, pair_ref
+from synthtumor.io.case_ref import CaseRef, Dataset
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.nifti import is_nifti
+from synthtumor.io.structure_layouts import find_structure_cases, structure_refs
 
-__all__ = ["CaseRef", "Dataset", "load_dataset", "detect_layout", "LAYOUTS"]
+__all__ = ["CaseRef", "Dataset", "load_dataset", "load_pair", "open_input", "input_paths", "detect_layout",
+           "LAYOUTS", "LAYOUT_DESCRIPTIONS"]
 
-LAYOUTS = ("cases", "decathlon", "nnunet", "lits")
+#: What each layout is, as ``synthtumor info`` says it.
+LAYOUT_DESCRIPTIONS = {
+    "cases": "synthtumor case folders (<case>/image.nii.gz, label.nii.gz, vessels.nii.gz, case.json)",
+    "decathlon": "Medical Segmentation Decathlon task (dataset.json 'training' list, imagesTr/, labelsTr/)",
+    "nnunet": "nnU-Net v2 raw dataset (dataset.json 'channel_names', imagesTr/<id>_0000, labelsTr/<id>)",
+    "lits": "LiTS (volume-N.nii + segmentation-N.nii)",
+    "totalsegmentator": "TotalSegmentator per-structure output (<case>/ct.nii.gz + segmentations/<structure>.nii.gz)",
+    "abdomenatlas": "AbdomenAtlas (BDMAP_<id>/ct.nii.gz + segmentations/<structure>.nii.gz)",
+    "totalsegmentator_ml": "TotalSegmentator multi-label output (<case>/ct.nii.gz + seg.nii.gz of class ids)",
+    "csv": "CSV list of cases (case_id,image,label[,vessels]; paths relative to the file)",
+    "pair": "one image and its label (--image, --label)",
+}
+LAYOUTS = tuple(LAYOUT_DESCRIPTIONS)
 _CASES_MAP = LabelMap(organ=(1,), tumor=(2,), name="synthtumor_cases")
 _TUMOR_ONLY_MAP = LabelMap(tumor=(2,), others="background", name="synthtumor_cases_no_organ")
-
-
-@dataclass(frozen=True)
-class CaseRef:
-    """Where one case's files are, and how to read them; loading happens in :meth:`load`."""
-
-    case_id: str
-    image: Path
-    label: Path | None
-    label_map: LabelMap | None
-    vessels: Path | None = None
-    avoid: Path | None = None
-    phase: str = Phase.UNKNOWN.value
-
-    def load(self, expect_ct: bool = True) -> Case:
-        """Read the files and build the Case."""
-        return load_case(
-            self.image,
-            self.label,
-            self.label_map,
-            vessels_path=self.vessels,
-            avoid_path=self.avoid,
-            case_id=self.case_id,
-            phase=self.phase,
-            expect_ct=expect_ct,
-        )
-
-
-class Dataset(Sequence[Case]):
-    """The cases of one dataset folder, each loaded only when indexed or iterated.
-
-    Attributes:
-        root: the dataset folder.
-        layout: one of ``LAYOUTS``.
-        refs: one :class:`CaseRef` per case, sorted by case id.
-    """
-
-    def __init__(self, root: Path, layout: str, refs: list[CaseRef], expect_ct: bool = True) -> None:
-        self.root = root
-        self.layout = layout
-        self.refs = sorted(refs, key=lambda r: r.case_id)
-        self.expect_ct = expect_ct
-        ids = [r.case_id for r in self.refs]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise DatasetLayoutError(f"{root}: case ids {dupes} occur more than once.")
-
-    @property
-    def case_ids(self) -> list[str]:
-        """Case ids in order."""
-        return [r.case_id for r in self.refs]
-
-    def __len__(self) -> int:
-        return len(self.refs)
-
-    def __getitem__(self, index: int) -> Case:  # type: ignore[override]
-        return self.refs[index].load(self.expect_ct)
-
-    def __iter__(self) -> Iterator[Case]:
-        for ref in self.refs:
-            yield ref.load(self.expect_ct)
-
-    def __repr__(self) -> str:
-        return f"Dataset({str(self.root)!r}, layout={self.layout!r}, n={len(self)})"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -120,11 +79,22 @@ def _visible(path: Path) -> bool:
 
 
 def detect_layout(root: Path) -> str:
-    """Which of ``LAYOUTS`` the folder ``root`` follows.
+    """Which of ``LAYOUTS`` the folder (or CSV file) ``root`` follows; the one place that decides.
+
+    Checked in this order: a ``.csv`` file; ``dataset.json`` (synthtumor, nnU-Net, Decathlon);
+    sub-folders holding ``image.nii.gz`` (synthtumor cases); ``root`` or its sub-folders holding
+    ``ct.nii.gz`` with ``segmentations/`` or a multi-label file (TotalSegmentator, AbdomenAtlas);
+    ``imagesTr/`` + ``labelsTr/`` (nnU-Net); ``volume-N.nii`` files (LiTS).
 
     Raises:
-        DatasetLayoutError: none of them.
+        DatasetLayoutError: none of them (the message lists what was looked for), or case folders
+            of different layouts side by side.
     """
+    root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return "csv"
+    if not root.is_dir():
+        raise DatasetLayoutError(f"dataset folder not found: {root}.", fix="check the path.")
     meta = root / "dataset.json"
     if meta.is_file():
         data = _read_json(meta)
@@ -136,14 +106,21 @@ def detect_layout(root: Path) -> str:
             return "decathlon"
     if any((d / CASE_FILES["image"]).is_file() for d in root.iterdir() if d.is_dir()):
         return "cases"
+    structures = find_structure_cases(root)
+    if structures is not None:
+        return structures[0]
     if (root / "imagesTr").is_dir() and (root / "labelsTr").is_dir():
         return "nnunet"
     if _lits_volumes(root):
         return "lits"
     raise DatasetLayoutError(
-        f"{root} follows no dataset layout synthtumor knows.",
-        fix="use a synthtumor case folder, a Decathlon task folder (dataset.json), an nnU-Net raw "
-        "folder (imagesTr/, labelsTr/), or LiTS volume-N.nii / segmentation-N.nii files.",
+        f"{root} follows no dataset layout synthtumor knows. Looked for: a dataset.json (synthtumor, "
+        "Decathlon, nnU-Net); <case>/image.nii.gz (synthtumor cases); ct.nii.gz with segmentations/<structure>.nii.gz "
+        "(TotalSegmentator, AbdomenAtlas BDMAP_*) or with seg.nii.gz / segmentation.nii.gz / one other NIfTI "
+        "(TotalSegmentator multi-label), in the folder or its sub-folders; imagesTr/ + labelsTr/ (nnU-Net); "
+        "volume-N.nii + segmentation-N.nii (LiTS).",
+        fix="point --input at one of these, list the cases in a CSV file (case_id,image,label), or pass one "
+        "scan as --image CT --label SEG.",
     )
 
 
@@ -177,9 +154,20 @@ def _optional(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def _with_dataset_names(label_map: LabelMap, names: dict[int, str], root: Path) -> LabelMap:
+    """A map naming structures reads their values from dataset.json's class names."""
+    if not label_map.unresolved_names:
+        return label_map
+    lm = label_map.with_classes({v: k for k, v in names.items()}, f"{root.name}/dataset.json classes")
+    lm.check_values(f"{root.name}'s label files")
+    return lm
+
+
 def _decathlon_refs(root: Path, label_map: LabelMap | None) -> list[CaseRef]:
     data = _read_json(root / "dataset.json")
     names = {int(k): str(v) for k, v in (data.get("labels") or {}).items()}
+    if label_map is not None:
+        label_map = _with_dataset_names(label_map, names, root)
     lm = label_map or LabelMap.from_names(names, name=f"{root.name}/dataset.json")
     refs = []
     for entry in data["training"]:
@@ -200,6 +188,8 @@ def _nnunet_refs(root: Path, label_map: LabelMap | None) -> list[CaseRef]:
         if isinstance(value, list):
             continue  # region-based training labels overlap the plain classes
         names[int(value)] = str(name)
+    if label_map is not None:
+        label_map = _with_dataset_names(label_map, names, root)
     lm = label_map or (LabelMap.from_names(names, name=f"{root.name}/dataset.json") if names else None)
     refs = []
     for image in sorted((root / "imagesTr").glob(f"*_0000{ending}")):
@@ -239,7 +229,13 @@ def _lits_refs(root: Path, label_map: LabelMap | None) -> list[CaseRef]:
     return refs
 
 
-_READERS = {"cases": _cases_refs, "decathlon": _decathlon_refs, "nnunet": _nnunet_refs, "lits": _lits_refs}
+def _structure_refs(root: Path, label_map: LabelMap | None) -> list[CaseRef]:
+    return structure_refs(root, label_map)[1]
+
+
+_READERS = {"cases": _cases_refs, "decathlon": _decathlon_refs, "nnunet": _nnunet_refs, "lits": _lits_refs,
+            "totalsegmentator": _structure_refs, "abdomenatlas": _structure_refs,
+            "totalsegmentator_ml": _structure_refs, "csv": csv_refs}
 
 
 def load_dataset(
@@ -250,10 +246,10 @@ def load_dataset(
     phase: Phase | str | None = None,
     expect_ct: bool = True,
 ) -> Dataset:
-    """Find the cases of a dataset folder in any supported layout; load each lazily.
+    """Find the cases of a dataset folder (or CSV list) in any supported layout; load each lazily.
 
     Args:
-        path: the dataset folder.
+        path: the dataset folder, one TotalSegmentator / AbdomenAtlas case folder, or a CSV file.
         label_map: overrides the roles inferred from the layout (LabelMap, preset name or YAML).
         layout: force one of ``LAYOUTS`` instead of detecting it.
         phase: contrast phase of every case (overrides what case.json says).
@@ -263,19 +259,80 @@ def load_dataset(
         DatasetLayoutError: the folder is missing, follows no known layout, or holds no case.
     """
     root = Path(path)
-    if not root.is_dir():
-        raise DatasetLayoutError(f"dataset folder not found: {root}.", fix="check the path.")
+    if not root.is_dir() and not (root.is_file() and root.suffix.lower() == ".csv"):
+        what = "is a file, not a dataset folder or .csv list" if root.exists() else "not found"
+        raise DatasetLayoutError(f"dataset folder {what}: {root}.",
+                                 fix="pass a folder, a .csv list, or one scan as --image CT --label SEG.")
     lm = resolve_label_map(label_map)
     kind = layout or detect_layout(root)
     if kind not in _READERS:
         raise DatasetLayoutError(f"unknown layout {kind!r}.", fix=f"use one of {LAYOUTS}.")
-    refs = _READERS[kind](root, lm)
+    return _dataset(root, kind, _READERS[kind](root, lm), phase, expect_ct)
+
+
+def _dataset(root: Path, kind: str, refs: list[CaseRef], phase: Phase | str | None, expect_ct: bool) -> Dataset:
     if phase is not None:
         value = Phase.parse(phase).value
-        refs = [CaseRef(r.case_id, r.image, r.label, r.label_map, r.vessels, r.avoid, value) for r in refs]
+        refs = [replace(r, phase=value) for r in refs]
     if not refs:
         raise DatasetLayoutError(f"{root} ({kind} layout) holds no case.")
     for ref in refs:
         if not is_nifti(ref.image) and not ref.image.is_dir():
             raise DatasetLayoutError(f"{ref.image} is not a NIfTI file.", case=ref.case_id)
     return Dataset(root, kind, refs, expect_ct=expect_ct)
+
+
+def load_pair(
+    image: str | os.PathLike,
+    label: str | os.PathLike | None = None,
+    label_map: LabelMap | str | os.PathLike | None = None,
+    *,
+    phase: Phase | str | None = None,
+    expect_ct: bool = True,
+) -> Dataset:
+    """A one-case dataset from an image and its label file or per-structure folder (layout ``pair``).
+
+    Raises:
+        CaseFileError: a path does not exist.
+        LabelMapError: the label map names structures a multi-label file cannot resolve.
+    """
+    ref = pair_ref(Path(image), Path(label) if label is not None else None, resolve_label_map(label_map))
+    return _dataset(Path(image), "pair", [ref], phase, expect_ct)
+
+
+def input_paths(
+    input_path: str | os.PathLike | None, image: str | os.PathLike | None = None, label: str | os.PathLike | None = None
+) -> dict[str, Path | None]:
+    """What a command reads: ``{"input": folder}`` or ``{"image": ..., "label": ...}`` (for guards).
+
+    Raises:
+        ConfigError: neither or both of ``--input`` and ``--image`` given, or ``--label`` without ``--image``.
+    """
+    if input_path is not None and (image is not None or label is not None):
+        raise ConfigError("give --input DATASET or --image CT [--label SEG], not both.")
+    if input_path is not None:
+        return {"input": Path(input_path)}
+    if image is None:
+        raise ConfigError("no input: give --input DATASET (a folder or a .csv list) or --image CT [--label SEG].")
+    return {"image": Path(image), "label": Path(label) if label is not None else None}
+
+
+def open_input(
+    input_path: str | os.PathLike | None = None,
+    image: str | os.PathLike | None = None,
+    label: str | os.PathLike | None = None,
+    label_map: LabelMap | str | os.PathLike | None = None,
+    *,
+    phase: Phase | str | None = None,
+    expect_ct: bool = True,
+) -> Dataset:
+    """The dataset a command's ``--input`` or ``--image`` / ``--label`` options name.
+
+    Raises:
+        ConfigError: neither or both forms given.
+        SynthTumorError: the dataset cannot be read (see :func:`load_dataset`, :func:`load_pair`).
+    """
+    paths = input_paths(input_path, image, label)
+    if "input" in paths:
+        return load_dataset(paths["input"], label_map, phase=phase, expect_ct=expect_ct)  # type: ignore[arg-type]
+    return load_pair(paths["image"], paths["label"], label_map, phase=phase, expect_ct=expect_ct)  # type: ignore[arg-type]
