@@ -1,11 +1,17 @@
 """MONAI dictionary transforms: lesion synthesis on the fly, inside a training pipeline.
 
-Put them after orientation and resampling and before intensity scaling (they work in HU)::
+Put them after orientation and resampling and before intensity scaling (they work in HU). The
+fast order, for training on patches (``benchmarks/bench_onthefly.py`` measures it)::
 
     LoadImaged -> EnsureChannelFirstd -> Orientationd("RAS") -> Spacingd
       -> PrepareLesionSynthesisd          # deterministic: CacheDataset caches it
-      -> RandLesionSynthesisd             # random: fresh lesions every epoch
-      -> ScaleIntensityRanged -> RandCropByPosNegLabeld ...
+      -> RandLesionCropd                  # random: lesions drawn on the volume, one patch rendered
+      -> ScaleIntensityRanged ...
+
+The whole-volume order, when every lesion of the scan must be in the sample::
+
+    ... -> PrepareLesionSynthesisd -> RandLesionSynthesisd -> ScaleIntensityRanged
+      -> RandCropByPosNegLabeld ...
 
 ``PrepareLesionSynthesisd`` maps the label through a label map, rewrites it as 0 background,
 1 organ, 2 tumour, and stores the generator's preparation under ``"lesion_synthesis"``.
