@@ -47,6 +47,17 @@ def _add_spacing_range(p: argparse.ArgumentParser) -> None:
                    help="accepted voxel sizes in mm (default 0.1 20: other sizes are refused as broken headers)")
 
 
+def _add_input_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--input`` (a dataset folder, one case folder or a CSV list) or ``--image`` / ``--label`` (one scan)."""
+    p.add_argument("--input", type=Path, default=None,
+                   help=f"{what}: a dataset folder of any layout synthtumor reads, one case folder "
+                   "(e.g. TotalSegmentator's ct.nii.gz + segmentations/), or a CSV list case_id,image,label[,vessels]")
+    p.add_argument("--image", type=Path, default=None, metavar="CT",
+                   help="one scan instead of --input: a NIfTI file or DICOM folder")
+    p.add_argument("--label", type=Path, default=None, metavar="SEG",
+                   help="with --image: its multi-label NIfTI file or per-structure mask folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``synthtumor`` command."""
     parser = argparse.ArgumentParser(
@@ -69,8 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="summarise a scan, a DICOM folder or a dataset",
                        description="Print shape, spacing, orientation, volumes and organ HU for "
-                       "a NIfTI file, a DICOM series folder, a case folder or a whole dataset.")
-    p.add_argument("path", type=Path)
+                       "a NIfTI file, a DICOM series folder, a case folder, a whole dataset (any layout, "
+                       "which it names) or a CSV list; or one --image with its --label.")
+    p.add_argument("path", type=Path, nargs="?", default=None)
+    p.add_argument("--image", type=Path, default=None, metavar="CT", help="one scan instead of PATH")
+    p.add_argument("--label", type=Path, default=None, metavar="SEG",
+                   help="with --image: its multi-label NIfTI file or per-structure mask folder")
     p.add_argument("--label-map", default=None,
                    help="label-map YAML or preset name (e.g. totalsegmentator)")
     p.add_argument("--phase", default=None, help="contrast phase of the scans")
@@ -82,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Put synthetic lesions into every case of a dataset (any layout "
                        "synthtumor reads) and write images, labels (2 = every tumour), a manifest "
                        "of every lesion, and optional previews.")
-    p.add_argument("--input", type=Path, required=True, help="input dataset folder")
+    _add_input_options(p, "input dataset")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
     p.add_argument("--phase", default=None, help="contrast phase of the input scans")
@@ -188,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="segment scans with a trained run",
                        description="Write <case_id>.nii.gz labels (0/1/2) in each input's own geometry.")
     p.add_argument("--model", type=Path, required=True, help="run folder of `synthtumor train-seg`")
-    p.add_argument("--input", type=Path, required=True, help="dataset to segment (labels not needed)")
+    _add_input_options(p, "scans to segment (labels not needed)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--label-map", default=None, help="label-map YAML or preset name of the input dataset")
     _add_overwrite(p)
@@ -250,13 +265,17 @@ def _run_phantom(args: argparse.Namespace) -> int:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    from synthtumor.commands.info import format_table, iter_cases, summarise_case
+    from synthtumor.commands.info import format_table, open_info_input, summarise_case
 
+    header, cases = open_info_input(args.path, args.image, args.label, args.label_map, phase=args.phase,
+                                    expect_ct=not args.no_ct_check)
+    if header is not None and not args.json:
+        print(header["text"])
     rows = []
-    for case in iter_cases(args.path, args.label_map, phase=args.phase, expect_ct=not args.no_ct_check):
+    for case in cases:
         row = summarise_case(case)
         if args.json:
-            print(json.dumps(row), flush=True)
+            print(json.dumps({**row, **({"layout": header["layout"]} if header else {})}), flush=True)
         rows.append(row)
     if not args.json:
         print(format_table(rows))
@@ -290,10 +309,11 @@ def _run_generate(args: argparse.Namespace) -> int:
                   dataset_id=args.dataset_id, dataset_name=args.dataset_name,
                   checkpoint=args.checkpoint, ddim_steps=args.ddim_steps, overwrite=args.overwrite)
     if args.replay is not None:
-        manifest = run_replay(args.replay, args.input, args.out, **common)
+        manifest = run_replay(args.replay, args.input, args.out, image=args.image, label=args.label, **common)
     else:
         manifest = run_generate(args.input, args.out, preset=args.preset, overrides=parse_overrides(args.overrides),
-                                per_case=args.per_case, seed=args.seed, generator=args.generator, **common)
+                                per_case=args.per_case, seed=args.seed, generator=args.generator, image=args.image,
+                                label=args.label, **common)
     if not args.quiet:
         print(f"wrote {sum(1 for _ in open(manifest))} case(s); manifest: {manifest}")
     return 0
@@ -349,7 +369,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     from synthtumor.train_seg.predict import run_predict
 
     written = run_predict(args.model, args.input, args.out, label_map=args.label_map, quiet=args.quiet,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite, image=args.image, label=args.label)
     if not args.quiet:
         print(f"wrote {len(written)} prediction(s) to {args.out}")
     return 0

@@ -30,7 +30,7 @@ from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
 from synthtumor.io.guards import check_output_apart, check_output_free
 from synthtumor.io.scan_checks import check_organ_present
-from synthtumor.io.layouts import CaseRef, load_dataset
+from synthtumor.io.layouts import CaseRef, input_paths, open_input
 from synthtumor.io.workdir import sweep_stray_temp_files, work_area
 from synthtumor.lesions.render import RENDER_VERSION
 from synthtumor.lesions.spec import TumorSpec
@@ -213,13 +213,20 @@ def _owns(out: Path) -> bool:
     return (out / RECORDS).is_dir()
 
 
-def _check_out(input_path: Path, out: Path, overwrite: bool) -> None:
-    check_output_apart(out, {"input": input_path})
+def _check_out(inputs: dict[str, Path | None], out: Path, overwrite: bool) -> None:
+    check_output_apart(out, inputs)
     check_output_free(out, "generate", _owns, overwrite=overwrite)
 
 
+def _input_record(inputs: dict[str, Path | None], resolve: bool = False) -> str:
+    """What the run read, for its fingerprint and resolved config: the --input path, or the
+    --image / --label pair."""
+    shown = {k: (v.resolve() if resolve else v) for k, v in inputs.items() if v is not None}
+    return str(shown["input"]) if "input" in shown else ", ".join(f"{k}={v}" for k, v in shown.items())
+
+
 def run_generate(
-    input_path: str | os.PathLike,
+    input_path: str | os.PathLike | None,
     out: str | os.PathLike,
     *,
     preset: str = "liver_metastasis",
@@ -239,8 +246,14 @@ def run_generate(
     checkpoint: str | os.PathLike | None = None,
     ddim_steps: int | None = None,
     overwrite: bool = False,
+    image: str | os.PathLike | None = None,
+    label: str | os.PathLike | None = None,
 ) -> Path:
     """Generate ``per_case`` synthetic cases per input case; return the manifest's path.
+
+    The input is a dataset (``input_path``: any layout :func:`synthtumor.io.load_dataset` reads,
+    a case folder or a CSV list) or one scan (``image`` and its ``label`` file or per-structure
+    folder, with ``input_path`` None).
 
     ``out`` must be new, empty, or this command's own run (resumed); ``overwrite`` lets it write
     into another non-empty folder. Temporary files live in ``out/.synthtumor-tmp/`` (see
@@ -254,11 +267,11 @@ def run_generate(
     """
     if per_case < 1 or workers < 1:
         raise ConfigError("--per-case and --workers must be at least 1.")
-    input_path, out = Path(input_path), Path(out)
-    _check_out(input_path, out, overwrite)
+    inputs, out = input_paths(input_path, image, label), Path(out)
+    _check_out(inputs, out, overwrite)
     config = GeneratorConfig.from_preset(preset, **(overrides or {}))  # validate before any work
     _check_generator(generator, checkpoint)
-    dataset = load_dataset(input_path, label_map, phase=phase, expect_ct=expect_ct)
+    dataset = open_input(input_path, image, label, label_map, phase=phase, expect_ct=expect_ct)
     writer = make_writer(format, out, organ_name=config.organ, dataset_id=dataset_id, dataset_name=dataset_name,
                          description=f"synthetic {preset} lesions (synthtumor) in {dataset.root.name}")
     job = GenerateJob(preset, dict(overrides or {}), writer, per_case, seed, preview, expect_ct, generator,
@@ -266,7 +279,7 @@ def run_generate(
                       str(label_map) if label_map is not None else None)
     make_generator(job)  # a diffusion run is checked here (config, checkpoint, steps); weights load later
     with work_area(out):
-        _check_same_run(out, {"command": "generate", "input": str(input_path.resolve()), "preset": preset,
+        _check_same_run(out, {"command": "generate", "input": _input_record(inputs, resolve=True), "preset": preset,
                               "overrides": job.overrides, "seed": seed, "per_case": per_case, "format": format,
                               "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps,
                               "label_map": job.label_map, "phase": phase})
@@ -274,7 +287,7 @@ def run_generate(
         map_with_progress(_generate_from, [(job, ref) for ref in dataset.refs], workers=workers, quiet=quiet,
                           desc="generate")
         case_ids = [output_case_id(ref.case_id, k) for ref in dataset.refs for k in range(per_case)]
-        resolved = {"command": "generate", "input": str(input_path), "label_map": label_map, "phase": phase,
+        resolved = {"command": "generate", "input": _input_record(inputs), "label_map": label_map, "phase": phase,
                     "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps, "preset": preset,
                     "overrides": overrides or {}, "per_case": per_case, "seed": seed, "format": format,
                     "preset_config": load_preset_dict(preset) | {"resolved": asdict(config)}}
@@ -317,7 +330,7 @@ def _read_manifest(manifest: Path) -> list[dict[str, Any]]:
 
 def run_replay(
     manifest: str | os.PathLike,
-    input_path: str | os.PathLike,
+    input_path: str | os.PathLike | None,
     out: str | os.PathLike,
     *,
     label_map: str | None = None,
@@ -332,16 +345,20 @@ def run_replay(
     checkpoint: str | os.PathLike | None = None,
     ddim_steps: int | None = None,
     overwrite: bool = False,
+    image: str | os.PathLike | None = None,
+    label: str | os.PathLike | None = None,
 ) -> Path:
     """Render the cases of ``manifest`` again from their recorded specs (edit them first if you like).
+
+    The input is given as for :func:`run_generate` (``input_path``, or ``image`` and ``label``).
 
     ``out`` and ``overwrite`` as for :func:`run_generate`.
 
     Raises:
         DatasetLayoutError: the manifest names source cases the input dataset lacks.
     """
-    manifest, input_path, out = Path(manifest), Path(input_path), Path(out)
-    _check_out(input_path, out, overwrite)
+    manifest, inputs, out = Path(manifest), input_paths(input_path, image, label), Path(out)
+    _check_out(inputs, out, overwrite)
     if not manifest.is_file():
         raise ConfigError(f"manifest not found: {manifest}.")
     records = _read_manifest(manifest)
@@ -359,11 +376,11 @@ def run_replay(
     # what the original run read the scans with, unless given again
     label_map = label_map if label_map is not None else first.get("label_map")
     phase = phase if phase is not None else first.get("phase")
-    dataset = load_dataset(input_path, label_map, phase=phase, expect_ct=expect_ct)
+    dataset = open_input(input_path, image, label, label_map, phase=phase, expect_ct=expect_ct)
     refs = {r.case_id: r for r in dataset.refs}
     missing = sorted({r["source_case_id"] for r in records} - set(refs))
     if missing:
-        raise DatasetLayoutError(f"the manifest's source cases {missing} are not in {input_path}.",
+        raise DatasetLayoutError(f"the manifest's source cases {missing} are not in {_input_record(inputs)}.",
                                  fix="pass the --input dataset the manifest was made from.")
     preset = records[0].get("preset", "liver_metastasis") if records else "liver_metastasis"
     writer = make_writer(format, out, organ_name=GeneratorConfig.from_preset(preset).organ,
@@ -384,6 +401,6 @@ def run_replay(
         sweep_stray_temp_files(out)
         map_with_progress(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers=workers,
                           quiet=quiet, desc="replay")
-        resolved = {"command": "generate --replay", "manifest": str(manifest), "input": str(input_path),
+        resolved = {"command": "generate --replay", "manifest": str(manifest), "input": _input_record(inputs),
                     "format": format}
         return _finish(job, [r["case_id"] for r in records], resolved)

@@ -1,4 +1,8 @@
-"""``synthtumor info``: what a case, a DICOM folder or a whole dataset holds."""
+"""``synthtumor info``: what a case, a DICOM folder, a whole dataset or a CSV list holds.
+
+For a dataset it first says which layout it recognised (:data:`synthtumor.io.layouts.LAYOUT_DESCRIPTIONS`),
+how many cases it found and which label map reads them, then one row per case.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ from synthtumor.case import Case
 from synthtumor.case_summary import summarise_case
 from synthtumor.io.case_io import CASE_FILES, is_dicom_folder, load_case
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
-from synthtumor.io.layouts import load_dataset
+from synthtumor.io.case_ref import Dataset
+from synthtumor.io.layouts import LAYOUT_DESCRIPTIONS, load_dataset, open_input
 from synthtumor.io.nifti import is_nifti
+from synthtumor.io.structure_layouts import describe_structures
 
-__all__ = ["iter_cases", "summarise_case", "format_table", "SUMMARY_COLUMNS"]
+__all__ = ["iter_cases", "open_info_input", "describe_dataset", "summarise_case", "format_table", "SUMMARY_COLUMNS"]
 
 SUMMARY_COLUMNS = (
     "case_id", "shape", "spacing", "orientation", "phase",
@@ -45,6 +51,54 @@ def iter_cases(
         yield dataset[dataset.case_ids.index(_case_id_of_folder(path, dataset))]
     else:
         yield from load_dataset(path, lm, phase=phase, expect_ct=expect_ct)
+
+
+def describe_dataset(dataset: Dataset) -> dict[str, Any]:
+    """``{"layout", "text"}``: the layout ``info`` recognised, in words, with the case count, the
+    label map's roles and, for per-structure layouts, what the first case's mask folder holds."""
+    ref = dataset.refs[0]
+    lm = ref.label_map
+    roles = ""
+    if lm is not None:
+        roles = f"; label map {lm.name}: " + "; ".join(
+            f"{role} {', '.join(_role_entries(lm, role))}" for role in ("organ", "vessels", "tumor", "avoid")
+            if getattr(lm, role))
+    masks = f"; {ref.case_id}/{ref.structures.name}/ holds {describe_structures(ref.structures)}" if ref.structures else ""
+    text = (f"{dataset.root}: {dataset.layout} layout, {LAYOUT_DESCRIPTIONS[dataset.layout]}; "
+            f"{len(dataset)} case(s){roles}{masks}")
+    return {"layout": dataset.layout, "text": text}
+
+
+def _role_entries(lm: LabelMap, role: str) -> list[str]:
+    """A role's structures by name, with the value where the map has one (``liver=5``)."""
+    names = {value: name for name, value in lm.classes}
+    return [f"{names[v]}={v}" if v in names else str(v) for v in getattr(lm, role)]
+
+
+def open_info_input(
+    path: str | os.PathLike | None,
+    image: str | os.PathLike | None = None,
+    label: str | os.PathLike | None = None,
+    label_map: LabelMap | str | os.PathLike | None = None,
+    *,
+    phase: str | None = None,
+    expect_ct: bool = True,
+) -> tuple[dict[str, Any] | None, Iterator[Case]]:
+    """What ``synthtumor info`` shows: a description of the dataset (None for a bare scan) and
+    its cases, loaded one at a time.
+
+    Raises:
+        ConfigError: neither or both of ``path`` and ``image``.
+        SynthTumorError: the input cannot be read (a folder that follows no layout gets the list
+            of layouts looked for).
+    """
+    if path is not None and image is None and label is None:
+        target = Path(path)
+        single = (target.is_file() and is_nifti(target)) or is_dicom_folder(target) or (target / CASE_FILES["image"]).is_file()
+        if single:
+            return None, iter_cases(target, label_map, phase=phase, expect_ct=expect_ct)
+    dataset = open_input(path, image, label, label_map, phase=phase, expect_ct=expect_ct)
+    return describe_dataset(dataset), iter(dataset)
 
 
 def _case_id_of_folder(folder: Path, dataset) -> str:

@@ -47,7 +47,9 @@ from synthtumor.case import Phase
 from synthtumor.generators.base import LesionGenerator
 from synthtumor.io.guards import CheckScand
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
+from synthtumor.io.case_ref import Dataset
 from synthtumor.io.layouts import load_dataset
+from synthtumor.io.monai_items import monai_items
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.sampling import RandClassBlockd, SlabToSliced
 from synthtumor.transforms import ApplyLabelMapd, PrepareLesionSynthesisd
@@ -64,25 +66,17 @@ def stage_classes(stage: str) -> int:
 
 
 def dataset_items(
-    path: str | os.PathLike, label_map: LabelMap | str | None = None
+    path: str | os.PathLike | Dataset, label_map: LabelMap | str | None = None
 ) -> tuple[list[dict[str, Any]], LabelMap]:
-    """``[{"image", "label", "case_id"[, "vessels"]}]`` for the cases of any supported layout, and
-    their label map.
+    """``[{"image", "label", "case_id"[, "vessels"]}]`` for the cases of any supported layout (or
+    an opened :class:`Dataset`), and their label map (see :func:`synthtumor.io.monai_items`).
 
     Cases without a label file get no ``"label"`` entry (prediction needs none); a case with a
-    separate vessel mask (a case folder's ``vessels.nii.gz``) gets its path as ``"vessels"``.
+    separate vessel mask (a case folder's ``vessels.nii.gz``) gets its path as ``"vessels"``; a case
+    of per-structure masks gets the list of the mask files its label map names, read as channels.
     """
-    dataset = load_dataset(path, label_map)
-    items = []
-    for ref in dataset.refs:
-        item = {"image": str(ref.image), "case_id": ref.case_id}
-        if ref.label is not None:
-            item["label"] = str(ref.label)
-        if ref.vessels is not None:
-            item["vessels"] = str(ref.vessels)
-        items.append(item)
-    first = dataset.refs[0].label_map
-    return items, first or LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
+    dataset = path if isinstance(path, Dataset) else load_dataset(path, label_map)
+    return monai_items(dataset)
 
 
 class StageLabelsd(MapTransform):

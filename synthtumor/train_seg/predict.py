@@ -25,6 +25,7 @@ from tqdm import tqdm
 from synthtumor.errors import ConfigError, user_error_in
 from synthtumor.io.case_io import write_json_atomic
 from synthtumor.io.guards import check_finite_weights, check_output_apart, check_output_free, only_names
+from synthtumor.io.layouts import input_paths, open_input
 from synthtumor.io.nifti import is_nifti, ras_geometry, write_nifti
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items, inference_transform
@@ -162,14 +163,17 @@ def _owns(out: Path) -> bool:
 
 def run_predict(
     model: str | os.PathLike,
-    input_path: str | os.PathLike,
+    input_path: str | os.PathLike | None,
     out: str | os.PathLike,
     *,
     label_map: str | None = None,
     quiet: bool = False,
     overwrite: bool = False,
+    image: str | os.PathLike | None = None,
+    label: str | os.PathLike | None = None,
 ) -> list[Path]:
-    """Segment every case of ``input_path`` (any layout; labels are not needed) into ``out``.
+    """Segment every case of ``input_path`` (any layout, a case folder or a CSV list; labels are not
+    needed), or the one scan ``image`` (with ``input_path`` None), into ``out``.
 
     ``out`` must be new, empty or an earlier prediction folder (``overwrite``: any folder apart from
     the inputs).
@@ -177,11 +181,11 @@ def run_predict(
     Raises:
         ConfigError: ``model`` is not a trained run, or an input image is not NIfTI.
     """
-    check_output_apart(out, {"input": input_path})
+    check_output_apart(out, input_paths(input_path, image, label))
     check_output_free(out, "predict", _owns, overwrite=overwrite)
     if Path(model).resolve() == Path(out).resolve():
         raise ConfigError(f"--out {out} is the model's run folder.", fix="write predictions to another folder.")
-    items, _ = dataset_items(input_path, label_map)
+    items, _ = dataset_items(open_input(input_path, image, label, label_map, expect_ct=False), label_map)
     return predict_items(model, items, out, quiet=quiet)
 
 
