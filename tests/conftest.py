@@ -11,7 +11,7 @@ import pytest
 SHARED_EXAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "totalseg_example"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def totalseg_example() -> Path:
     """The real TotalSegmentator example CT folder, or skip where ../shared is absent."""
     if not (SHARED_EXAMPLE / "ct.nii.gz").is_file():

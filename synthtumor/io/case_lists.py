@@ -11,21 +11,22 @@
 
 In both, the label is a multi-label NIfTI file or a folder of per-structure masks
 (TotalSegmentator's ``segmentations/``). Default label map: TotalSegmentator's for a per-structure
-folder (AbdomenAtlas's when it holds ``postcava``) and for a label beside an image named
+folder (AbdomenAtlas's when it holds ``postcava``, see :mod:`synthtumor.io.structure_layouts`) and for a label beside an image named
 ``ct.nii.gz``; otherwise 1 organ, 2 tumour.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from synthtumor.errors import CaseFileError, DatasetLayoutError
 from synthtumor.io.case_io import case_id_from_path
 from synthtumor.io.case_ref import CaseRef
 from synthtumor.io.labelmap import LabelMap
-from synthtumor.io.structure_files import NIFTI_SUFFIXES, structure_files
-from synthtumor.io.structure_layouts import CT_NAMES, label_map_for
+from synthtumor.io.structure_files import structure_files
+from synthtumor.io.structure_layouts import CT_NAMES, label_map_for, per_structure_kind
 
 __all__ = ["pair_ref", "csv_refs", "CSV_COLUMNS"]
 
@@ -36,8 +37,7 @@ _GENERIC_IMAGE_NAMES = ("ct", "image")
 def _pair_kind(image: Path, label: Path | None) -> str | None:
     """The structure layout a pair resembles, for its default label map (None: a plain pair)."""
     if label is not None and label.is_dir():
-        atlas = any((label / f"postcava{s}").is_file() for s in NIFTI_SUFFIXES)
-        return "abdomenatlas" if atlas else "totalsegmentator"
+        return per_structure_kind(label, Path(os.path.abspath(image)).parent.name)
     if label is not None and image.name in CT_NAMES:
         return "totalsegmentator_ml"
     return None
@@ -55,7 +55,7 @@ def pair_ref(image: Path, label: Path | None, label_map: LabelMap | None, *, cas
             raise CaseFileError(f"{where}: {name} not found: {path}.", case=case_id, fix="check the path.")
     if case_id is None:
         stem = case_id_from_path(image)
-        case_id = case_id_from_path(image.resolve().parent) if stem.lower() in _GENERIC_IMAGE_NAMES else stem
+        case_id = case_id_from_path(Path(os.path.abspath(image)).parent) if stem.lower() in _GENERIC_IMAGE_NAMES else stem
     kind = _pair_kind(image, label)
     lm = label_map_for(kind, label_map) if kind is not None else label_map
     if label is not None and label.is_dir():

@@ -8,7 +8,8 @@ Three layouts, each either one case folder or a folder of case folders (case id 
 ``abdomenatlas``
     The same shape, as AbdomenAtlas ships it: ``BDMAP_<id>/ct.nii.gz`` and
     ``BDMAP_<id>/segmentations/<structure>.nii.gz`` with AbdomenAtlas's names (``postcava``, ...).
-    Told apart from TotalSegmentator's by the ``BDMAP_`` folder name or a ``postcava`` mask.
+    Told apart from TotalSegmentator's by the name of the inferior vena cava's mask (``postcava``
+    or ``inferior_vena_cava``), else by the ``BDMAP_`` folder name.
 ``totalsegmentator_ml``
     TotalSegmentator's multi-label output (``--ml``): ``<case>/ct.nii.gz`` and one file of class
     ids, ``seg.nii.gz`` or ``segmentation.nii.gz``, or else the only other NIfTI in the folder.
@@ -20,6 +21,7 @@ multi-label file through TotalSegmentator's class table.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from synthtumor.case import Phase
@@ -40,6 +42,7 @@ __all__ = [
     "find_structure_cases",
     "structure_refs",
     "default_label_map",
+    "per_structure_kind",
     "label_map_for",
 ]
 
@@ -49,6 +52,7 @@ CT_NAMES = ("ct.nii.gz", "ct.nii")
 MULTILABEL_NAMES = ("seg.nii.gz", "segmentation.nii.gz", "seg.nii", "segmentation.nii")
 _ABDOMENATLAS_PREFIX = "BDMAP_"
 _ABDOMENATLAS_MARK = "postcava"  # AbdomenAtlas's name for the IVC; TotalSegmentator has no such file
+_TOTALSEGMENTATOR_MARK = "inferior_vena_cava"
 
 
 def _is_nifti_name(name: str) -> bool:
@@ -74,6 +78,19 @@ def _has_masks(folder: Path) -> bool:
     return folder.is_dir() and any(_is_nifti_name(p.name) for p in folder.iterdir())
 
 
+def per_structure_kind(masks: Path, case_name: str = "") -> str:
+    """``abdomenatlas`` or ``totalsegmentator`` for a per-structure folder: by the name each gives
+    the inferior vena cava (``postcava`` / ``inferior_vena_cava``), else by a ``BDMAP_`` case name."""
+    def has(name: str) -> bool:
+        return any((masks / f"{name}{s}").is_file() for s in NIFTI_SUFFIXES)
+
+    if has(_ABDOMENATLAS_MARK):
+        return "abdomenatlas"
+    if has(_TOTALSEGMENTATOR_MARK):
+        return "totalsegmentator"
+    return "abdomenatlas" if case_name.startswith(_ABDOMENATLAS_PREFIX) else "totalsegmentator"
+
+
 def case_folder_kind(folder: Path) -> str | None:
     """Which of ``STRUCTURE_LAYOUTS`` the case folder ``folder`` follows, or None.
 
@@ -84,9 +101,7 @@ def case_folder_kind(folder: Path) -> str | None:
         return None
     masks = folder / SEGMENTATIONS
     if _has_masks(masks):
-        atlas = folder.name.startswith(_ABDOMENATLAS_PREFIX) or any(
-            (masks / f"{_ABDOMENATLAS_MARK}{s}").is_file() for s in NIFTI_SUFFIXES)
-        return "abdomenatlas" if atlas else "totalsegmentator"
+        return per_structure_kind(masks, folder.name)
     if multilabel_file(folder) is not None:
         return "totalsegmentator_ml"
     return None
@@ -152,7 +167,7 @@ def structure_refs(root: Path, label_map: LabelMap | None) -> tuple[str, list[Ca
     lm = label_map_for(kind, label_map)
     refs = []
     for folder in folders:
-        case_id = case_id_from_path(folder.resolve())
+        case_id = case_id_from_path(Path(os.path.abspath(folder)))  # '.' -> its name; links kept
         image = ct_file(folder)
         assert image is not None  # case_folder_kind checked it
         if kind == "totalsegmentator_ml":

@@ -108,3 +108,91 @@ def test_an_unfinished_case_folder_is_skipped(tmp_path):
     write_cases_index(tmp_path, ["blob0", "blob1"], name="t", description="test")
     (tmp_path / "blob1" / "case.json").unlink()  # as if killed while writing
     assert load_dataset(tmp_path).case_ids == ["blob0"]
+
+
+# -- detect_layout: one test per layout, and a folder that matches none -----------------------
+def _decathlon(root):
+    image, label = toy_volume()
+    put(root / "imagesTr" / "liver_0.nii.gz", image, np.int16)
+    put(root / "labelsTr" / "liver_0.nii.gz", label, np.uint8)
+    (root / "dataset.json").write_text(json.dumps({"labels": {"0": "background", "1": "liver", "2": "cancer"},
+                                                   "training": [{"image": "./imagesTr/liver_0.nii.gz",
+                                                                 "label": "./labelsTr/liver_0.nii.gz"}]}))
+    return root
+
+
+def _nnunet(root):
+    image, label = toy_volume()
+    put(root / "imagesTr" / "liver_0_0000.nii.gz", image, np.int16)
+    put(root / "labelsTr" / "liver_0.nii.gz", label, np.uint8)
+    return root
+
+
+def _cases(root):
+    from synthtumor.io.case_io import save_case
+    from tests.conftest import blob_case
+
+    save_case(blob_case(spacing=(4.0, 4.0, 4.0)), root)
+    return root
+
+
+def _lits(root):
+    image, label = toy_volume()
+    put(root / "volume-3.nii", image, np.int16)
+    put(root / "segmentation-3.nii", label, np.uint8)
+    return root
+
+
+def _ts_case(root, masks=None, multilabel=None):
+    image, label = toy_volume()
+    put(root / "ct.nii.gz", image, np.int16)
+    for name, value in (masks or {}).items():
+        put(root / "segmentations" / f"{name}.nii.gz", (label == value).astype(np.uint8), np.uint8)
+    if multilabel:
+        put(root / multilabel, np.where(label == 1, 5, 0), np.uint8)
+    return root
+
+
+def _csv(root):
+    _ts_case(root / "s1", multilabel="seg.nii.gz")
+    (root / "cases.csv").write_text("case_id,image,label\ns1,s1/ct.nii.gz,s1/seg.nii.gz\n")
+    return root / "cases.csv"
+
+
+LAYOUT_BUILDERS = {
+    "cases": _cases,
+    "decathlon": _decathlon,
+    "nnunet": _nnunet,
+    "lits": _lits,
+    "totalsegmentator": lambda root: _ts_case(root / "s0011", {"liver": 1, "inferior_vena_cava": 2, "portal_vein_and_splenic_vein": 2}).parent,
+    "abdomenatlas": lambda root: _ts_case(root / "BDMAP_00000001", {"liver": 1, "postcava": 2, "portal_vein_and_splenic_vein": 2}).parent,
+    "totalsegmentator_ml": lambda root: _ts_case(root / "s0011", multilabel="seg.nii.gz").parent,
+    "csv": _csv,
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUT_BUILDERS))
+def test_detect_layout(tmp_path, layout):
+    path = LAYOUT_BUILDERS[layout](tmp_path)
+    assert detect_layout(path) == layout
+    ds = load_dataset(path)
+    assert ds.layout == layout and len(ds) == 1 and ds[0].organ.any()
+
+
+@pytest.mark.parametrize("layout", ["totalsegmentator", "abdomenatlas", "totalsegmentator_ml"])
+def test_detect_layout_of_one_case_folder(tmp_path, layout):
+    case_folder = next(LAYOUT_BUILDERS[layout](tmp_path).iterdir())
+    assert detect_layout(case_folder) == layout
+    assert load_dataset(case_folder).case_ids == [case_folder.name]
+
+
+def test_detect_layout_of_a_folder_matching_none_lists_what_was_looked_for(tmp_path):
+    (tmp_path / "scan.nii.gz").write_bytes(b"")  # a NIfTI, but no ct.nii.gz, no dataset.json ...
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(DatasetLayoutError) as info:
+        detect_layout(tmp_path)
+    message = str(info.value)
+    for looked_for in ("dataset.json", "image.nii.gz", "segmentations/", "seg.nii.gz", "imagesTr/", "volume-N.nii",
+                       "--image CT --label SEG", "CSV"):
+        assert looked_for in message
+    assert "\n" not in message
