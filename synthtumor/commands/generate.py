@@ -28,7 +28,7 @@ from synthtumor.generators import HeuristicGenerator, LesionGenerator
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
 from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
-from synthtumor.io.guards import check_output_apart, check_output_free
+from synthtumor.io.output_guard import check_output_apart, check_output_free
 from synthtumor.io.scan_checks import check_organ_present
 from synthtumor.io.layouts import CaseRef, input_paths, open_input
 from synthtumor.io.workdir import sweep_stray_temp_files, work_area

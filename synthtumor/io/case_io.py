@@ -16,8 +16,16 @@ from typing import Any
 import numpy as np
 
 from synthtumor.case import Case, Phase, SourceGeometry
-from synthtumor.errors import CaseFileError, ConfigError, InvalidCaseError
+from synthtumor.errors import CaseFileError, InvalidCaseError
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
+from synthtumor.io.scan_checks import (
+    check_ct_intensities,
+    check_not_normalised,
+    check_organ_present,
+    check_spacing,
+    spacing_limits,
+)
+from synthtumor.io.workdir import temp_path
 from synthtumor.io.nifti import is_nifti, read_nifti, storage_dtype, to_ras, write_nifti
 from synthtumor.io.structure_files import structure_files
 
@@ -26,6 +34,9 @@ __all__ = [
     "save_case",
     "check_ct_intensities",
     "check_not_normalised",
+    "check_spacing",
+    "check_organ_present",
+    "spacing_limits",
     "case_id_from_path",
     "is_dicom_folder",
     "write_json_atomic",
@@ -42,8 +53,6 @@ CASE_FILES = {
     "meta": "case.json",
 }
 
-#: CT in HU always has voxels of air (-1000 HU) or fat (-100 HU) in an abdominal field of view.
-CT_MIN_BELOW_HU = -200.0
 #: Default label map for a bare image/label pair: Decathlon Task03 / LiTS (1 organ, 2 tumour).
 DEFAULT_LABEL_MAP = LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
 
@@ -69,41 +78,6 @@ def case_id_from_path(path: str | os.PathLike) -> str:
             name = name[: -len(suffix)]
     cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip("._-")
     return cleaned or "case"
-
-
-def check_ct_intensities(image: np.ndarray, case: str | None) -> None:
-    """Refuse images that do not look like CT in HU (MR, normalised, or missing the rescale).
-
-    Raises:
-        InvalidCaseError: no voxel lies below -200 HU, where the air and fat of every abdominal
-            CT lie.
-    """
-    lo, hi = float(image.min()), float(image.max())
-    if lo > CT_MIN_BELOW_HU:
-        raise InvalidCaseError(
-            f"intensities run {lo:.4g}..{hi:.4g}, with nothing below {CT_MIN_BELOW_HU:.0f}; "
-            "this does not look like CT in Hounsfield units (MR? normalised? DICOM rescale "
-            "intercept not applied?).",
-            case=case,
-            fix="give the CT in HU before any intensity scaling, or pass expect_ct=False "
-            "(--no-ct-check) if this really is HU.",
-        )
-
-
-def check_not_normalised(image: np.ndarray, where: str, fix: str) -> None:
-    """Refuse intensities that look already scaled (all within [-10, 10]): lesions are drawn in HU.
-
-    Large volumes are checked on a strided sample (1/27 of the voxels), enough to tell HU from
-    [0, 1] or z-scores.
-
-    Raises:
-        ConfigError: naming ``where`` and giving ``fix``.
-    """
-    sample = image[::3, ::3, ::3] if image.size > 1_000_000 else image
-    lo, hi = float(sample.min()), float(sample.max())
-    if -10.0 <= lo and hi <= 10.0:
-        raise ConfigError(f"{where} got intensities in [{lo:.3g}, {hi:.3g}], which look normalised; "
-                          "lesions are drawn in HU.", fix=fix)
 
 
 def _load_image(path: Path, case: str) -> tuple[np.ndarray, np.ndarray, SourceGeometry]:
@@ -197,6 +171,7 @@ def load_case(
     image, affine, source = _load_image(image_path, case)
     if expect_ct:
         check_ct_intensities(image, case)
+    check_spacing(np.linalg.norm(affine[:3, :3], axis=0), case)
     masks: dict[str, np.ndarray | None] = {"organ": None, "vessels": None, "tumor": None, "avoid": None}
     if label_path is not None:
         label = _load_mask_file(Path(label_path), image, affine, case, "label")
@@ -229,10 +204,14 @@ def _structure_masks(
 
 
 def write_text_atomic(text: str, path: Path) -> None:
-    """Write text to a temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write text to a temporary file (in the output's work folder during a command, else beside
+    ``path``), then rename it into place."""
+    tmp = temp_path(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomic(data: Any, path: Path) -> None:

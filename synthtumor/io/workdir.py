@@ -70,9 +70,8 @@ def _active_work_dir(target: Path) -> Path | None:
     if not value:
         return None
     work = Path(value)
-    try:
-        target.resolve().relative_to(work.parent)
-    except ValueError:
+    resolved = target.resolve()
+    if work.parent not in resolved.parents:  # outside the output, or the output itself (a file)
         return None
     return work
 
