@@ -31,13 +31,14 @@ from monai.transforms import (
 )
 
 from synthtumor.generators import HeuristicGenerator
-from synthtumor.io import load_dataset
+from synthtumor.io import load_dataset, monai_items
 from synthtumor.transforms import PrepareLesionSynthesisd, RandLesionCropd, RandLesionSynthesisd
 
 
-def data_list(folder: Path, label_map: str | None) -> list[dict]:
-    dataset = load_dataset(folder, label_map)
-    return [{"image": str(r.image), "label": str(r.label), "case_id": r.case_id} for r in dataset.refs]
+def data_list(folder: Path, label_map: str | None):
+    """The data dictionaries of any layout and the label map that reads their labels (per-structure
+    masks, e.g. TotalSegmentator's segmentations/, load as one channel each)."""
+    return monai_items(load_dataset(folder, label_map))
 
 
 def main() -> None:
@@ -58,6 +59,7 @@ def main() -> None:
         write_phantom_cohort(args.data, n=4, seed=0, config=PhantomConfig(), quiet=True)
 
     keys = ("image", "label")
+    items, label_map = data_list(args.data, args.label_map)
     generator = HeuristicGenerator.from_preset("liver_metastasis")
     patch = (64, 64, 32)
     steps = [
@@ -65,7 +67,7 @@ def main() -> None:
         EnsureChannelFirstd(keys),
         Orientationd(keys, axcodes="RAS"),
         Spacingd(keys, pixdim=(1.5, 1.5, 2.0), mode=("bilinear", "nearest")),
-        PrepareLesionSynthesisd(keys, label_map=args.label_map, phase=args.phase),
+        PrepareLesionSynthesisd(keys, label_map=label_map, phase=args.phase),
     ]
     scale = ScaleIntensityRanged("image", a_min=-200, a_max=300, b_min=0.0, b_max=1.0, clip=True)
     if args.whole_volume:
@@ -75,7 +77,7 @@ def main() -> None:
         steps += [RandLesionCropd(keys, generator=generator, roi_size=patch, prob=0.8), scale]
     transform = Compose(steps)
     # copy_cache=False: RandLesionCropd never writes into the cached volume, so no copy per sample.
-    dataset = CacheDataset(data_list(args.data, args.label_map), transform, num_workers=0,
+    dataset = CacheDataset(items, transform, num_workers=0,
                            copy_cache=args.whole_volume)
     loader = DataLoader(dataset, batch_size=2, shuffle=True, num_workers=args.workers)
     model = UNet(spatial_dims=3, in_channels=1, out_channels=3, channels=(8, 16, 32), strides=(2, 2))
