@@ -14,8 +14,8 @@ from typing import Any
 from synthtumor.case import Case
 from synthtumor.case_summary import summarise_case
 from synthtumor.io.case_io import CASE_FILES, is_dicom_folder, load_case
-from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.case_ref import Dataset
+from synthtumor.io.labelmap import LabelMap, resolve_label_map
 from synthtumor.io.layouts import LAYOUT_DESCRIPTIONS, load_dataset, open_input
 from synthtumor.io.nifti import is_nifti
 from synthtumor.io.structure_layouts import describe_structures
@@ -63,7 +63,9 @@ def describe_dataset(dataset: Dataset) -> dict[str, Any]:
         roles = f"; label map {lm.name}: " + "; ".join(
             f"{role} {', '.join(_role_entries(lm, role))}" for role in ("organ", "vessels", "tumor", "avoid")
             if getattr(lm, role))
-    masks = f"; {ref.case_id}/{ref.structures.name}/ holds {describe_structures(ref.structures)}" if ref.structures else ""
+    masks = ""
+    if ref.structures is not None:
+        masks = f"; {ref.case_id}/{ref.structures.name}/ holds {describe_structures(ref.structures)}"
     text = (f"{dataset.root}: {dataset.layout} layout, {LAYOUT_DESCRIPTIONS[dataset.layout]}; "
             f"{len(dataset)} case(s){roles}{masks}")
     return {"layout": dataset.layout, "text": text}
@@ -94,8 +96,8 @@ def open_info_input(
     """
     if path is not None and image is None and label is None:
         target = Path(path)
-        single = (target.is_file() and is_nifti(target)) or is_dicom_folder(target) or (target / CASE_FILES["image"]).is_file()
-        if single:
+        one_scan = (target.is_file() and is_nifti(target)) or is_dicom_folder(target)
+        if one_scan or (target / CASE_FILES["image"]).is_file():
             return None, iter_cases(target, label_map, phase=phase, expect_ct=expect_ct)
     dataset = open_input(path, image, label, label_map, phase=phase, expect_ct=expect_ct)
     return describe_dataset(dataset), iter(dataset)

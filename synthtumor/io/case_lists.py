@@ -11,8 +11,8 @@
 
 In both, the label is a multi-label NIfTI file or a folder of per-structure masks
 (TotalSegmentator's ``segmentations/``). Default label map: TotalSegmentator's for a per-structure
-folder (AbdomenAtlas's when it holds ``postcava``, see :mod:`synthtumor.io.structure_layouts`) and for a label beside an image named
-``ct.nii.gz``; otherwise 1 organ, 2 tumour.
+folder (AbdomenAtlas's when it holds ``postcava``, see :mod:`synthtumor.io.structure_layouts`)
+and for a label beside an image named ``ct.nii.gz``; otherwise 1 organ, 2 tumour.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def pair_ref(image: Path, label: Path | None, label_map: LabelMap | None, *, cas
             raise CaseFileError(f"{where}: {name} not found: {path}.", case=case_id, fix="check the path.")
     if case_id is None:
         stem = case_id_from_path(image)
-        case_id = case_id_from_path(Path(os.path.abspath(image)).parent) if stem.lower() in _GENERIC_IMAGE_NAMES else stem
+        generic = stem.lower() in _GENERIC_IMAGE_NAMES
+        case_id = case_id_from_path(Path(os.path.abspath(image)).parent) if generic else stem
     kind = _pair_kind(image, label)
     lm = label_map_for(kind, label_map) if kind is not None else label_map
     if label is not None and label.is_dir():
@@ -96,6 +97,6 @@ def csv_refs(path: Path, label_map: LabelMap | None) -> list[CaseRef]:
         def resolve(cell: str) -> Path | None:
             return (base / cells[cell]) if cells.get(cell) else None
 
-        refs.append(pair_ref(resolve("image"), resolve("label"), label_map, case_id=cells["case_id"],  # type: ignore[arg-type]
+        refs.append(pair_ref(base / cells["image"], resolve("label"), label_map, case_id=cells["case_id"],
                              vessels=resolve("vessels"), where=f"{path.name} line {number}"))
     return refs

@@ -300,12 +300,12 @@ class LabelMap:
             raise LabelMapError(f"label map {self.name!r} names value {max(wanted)} but the label has only "
                                 f"{channels.shape[0]} channels.", fix="build the items with monai_items().")
 
-        def mask(values: tuple[int, ...]) -> np.ndarray | None:
-            return np.any(channels[[v - 1 for v in values]] > 0.5, axis=0) if values else None
+        def mask(values: tuple[int | str, ...]) -> np.ndarray | None:
+            return np.any(channels[[int(v) - 1 for v in values]] > 0.5, axis=0) if values else None
 
-        tumor = mask(self.tumor)  # type: ignore[arg-type]
-        organ = mask(self.organ + self.tumor) if self.organ else None  # type: ignore[arg-type]
-        return LabelMasks(organ=organ, vessels=mask(self.vessels), tumor=tumor, avoid=mask(self.avoid))  # type: ignore[arg-type]
+        tumor = mask(self.tumor)
+        organ = mask(self.organ + self.tumor) if self.organ else None
+        return LabelMasks(organ=organ, vessels=mask(self.vessels), tumor=tumor, avoid=mask(self.avoid))
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML form of this map."""

@@ -335,4 +335,6 @@ def open_input(
     paths = input_paths(input_path, image, label)
     if "input" in paths:
         return load_dataset(paths["input"], label_map, phase=phase, expect_ct=expect_ct)  # type: ignore[arg-type]
-    return load_pair(paths["image"], paths["label"], label_map, phase=phase, expect_ct=expect_ct)  # type: ignore[arg-type]
+    image_path = paths["image"]
+    assert image_path is not None  # input_paths checked it
+    return load_pair(image_path, paths["label"], label_map, phase=phase, expect_ct=expect_ct)

@@ -43,6 +43,7 @@ __all__ = [
     "structure_refs",
     "default_label_map",
     "per_structure_kind",
+    "describe_structures",
     "label_map_for",
 ]
 

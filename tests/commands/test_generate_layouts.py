@@ -30,7 +30,8 @@ def _generate(inputs: dict[str, Path], out: Path, *extra: str) -> Path:
 
 def _records(out: Path) -> list[dict]:
     lines = (out / "manifest.jsonl").read_text().splitlines()
-    return [{k: r[k] for k in ("case_id", "source_case_id", "seed", "specs", "rendered")} for r in map(json.loads, lines)]
+    keys = ("case_id", "source_case_id", "seed", "specs", "rendered")
+    return [{k: r[k] for k in keys} for r in map(json.loads, lines)]
 
 
 def _volumes(out: Path) -> dict[str, bytes]:

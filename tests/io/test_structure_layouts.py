@@ -156,3 +156,11 @@ def test_kidney_map_by_name_reads_both_layouts_alike(totalseg_example, tmp_path)
 def test_split_masks_round_trip(totalseg_example, tmp_path):
     folder = split_masks(totalseg_example, tmp_path / "m", corrupt=None)
     assert sorted(p.name for p in folder.iterdir())[:2] == ["inferior_vena_cava.nii.gz", "kidney_left.nii.gz"]
+
+
+def test_abdomenatlas_folder_with_combined_labels_is_read_per_structure(tmp_path):
+    folder = toy_case(tmp_path / "BDMAP_00000007", {"liver": 1, "postcava": 2, "portal_vein_and_splenic_vein": 2},
+                      multilabel="combined_labels.nii.gz")
+    assert case_folder_kind(folder) == "abdomenatlas"
+    ref = load_dataset(tmp_path).refs[0]
+    assert ref.case_id == "BDMAP_00000007" and ref.label is None and ref.structures == folder / "segmentations"
