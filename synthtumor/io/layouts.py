@@ -1,6 +1,6 @@
 """Dataset layouts: find the cases of a folder and load them lazily.
 
-Supported layouts (detected in this order):
+Supported layouts (:func:`detect_layout` gives the order it checks them in):
 
 ``cases``
     synthtumor's own: ``<root>/<case_id>/image.nii.gz`` + ``label.nii.gz`` (+ ``vessels.nii.gz``,
