@@ -12,7 +12,7 @@
 In both, the label is a multi-label NIfTI file or a folder of per-structure masks
 (TotalSegmentator's ``segmentations/``). Default label map: TotalSegmentator's for a per-structure
 folder (AbdomenAtlas's when it holds ``postcava``, see :mod:`synthtumor.io.structure_layouts`)
-and for a label beside an image named ``ct.nii.gz``; otherwise 1 organ, 2 tumour.
+and for ``ct.nii.gz`` with ``seg.nii.gz`` or ``segmentation.nii.gz``; otherwise 1 organ, 2 tumour.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from synthtumor.io.case_io import case_id_from_path
 from synthtumor.io.case_ref import CaseRef
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.io.structure_files import structure_files
-from synthtumor.io.structure_layouts import CT_NAMES, label_map_for, per_structure_kind
+from synthtumor.io.structure_layouts import CT_NAMES, MULTILABEL_NAMES, label_map_for, per_structure_kind
 
 __all__ = ["pair_ref", "csv_refs", "CSV_COLUMNS"]
 
@@ -38,7 +38,7 @@ def _pair_kind(image: Path, label: Path | None) -> str | None:
     """The structure layout a pair resembles, for its default label map (None: a plain pair)."""
     if label is not None and label.is_dir():
         return per_structure_kind(label, Path(os.path.abspath(image)).parent.name)
-    if label is not None and image.name in CT_NAMES:
+    if label is not None and image.name in CT_NAMES and label.name in MULTILABEL_NAMES:
         return "totalsegmentator_ml"
     return None
 

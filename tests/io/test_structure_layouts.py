@@ -164,3 +164,12 @@ def test_abdomenatlas_folder_with_combined_labels_is_read_per_structure(tmp_path
     assert case_folder_kind(folder) == "abdomenatlas"
     ref = load_dataset(tmp_path).refs[0]
     assert ref.case_id == "BDMAP_00000007" and ref.label is None and ref.structures == folder / "segmentations"
+
+
+def test_pair_default_label_map_follows_the_file_names(tmp_path):
+    image, label = toy_volume()
+    folder = toy_case(tmp_path / "s1", multilabel="label.nii.gz")  # ct.nii.gz + a 0/1/2 label
+    case = load_pair(folder / "ct.nii.gz", folder / "label.nii.gz")[0]
+    assert case.case_id == "s1" and case.tumor.sum() == (label == 2).sum()  # 1 organ, 2 tumour
+    (folder / "label.nii.gz").rename(folder / "seg.nii.gz")  # TotalSegmentator's name: its class ids
+    assert load_pair(folder / "ct.nii.gz", folder / "seg.nii.gz").refs[0].label_map.name == "totalsegmentator"
