@@ -163,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(p)
     _add_spacing_range(p)
 
+    p = sub.add_parser("fit-preset", help="fit a generator preset to a dataset's annotated lesions",
+                       description="Measure every annotated lesion of a dataset, fit the laws of a generator "
+                       "preset (size, count, shape, contrast, texture, edge, placement) to them, calibrate by "
+                       "simulation, and write the preset as YAML for generate --preset.")
+    p.add_argument("--real", type=Path, required=True, help="dataset whose labels mark tumours")
+    p.add_argument("--out", type=Path, required=True, help="the preset YAML to write")
+    p.add_argument("--base", default="liver_metastasis", help="preset whose choices are kept where the data cannot tell")
+    p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
+    p.add_argument("--phase", default=None, help="contrast phase of the scans (cases recorded in another are left out)")
+    p.add_argument("--name", default=None, help="the preset's name (default fitted_<base>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the calibration draws")
+    p.add_argument("--rounds", type=int, default=6, help="calibration rounds (0: laws as measured)")
+    p.add_argument("--min-volume", type=float, default=0.05, metavar="ML", help="skip smaller lesions (mL)")
+    p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
+    p.add_argument("--quiet", action="store_true", help="no progress, no summary")
+
     p = sub.add_parser("train-diffusion", help="train the diffusion lesion generator on scans with tumours",
                        description="Cut a cube around every tumour of a dataset (any layout synthtumor "
                        "reads), split by scan, and train the diffusion lesion generator; writes "
@@ -341,6 +357,15 @@ def _run_realism(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_fit_preset(args: argparse.Namespace) -> int:
+    from synthtumor.commands.fit_preset import run_fit_preset
+
+    run_fit_preset(args.real, args.out, base=args.base, label_map=args.label_map, phase=args.phase, name=args.name,
+                   seed=args.seed, rounds=args.rounds, min_volume_ml=args.min_volume,
+                   expect_ct=not args.no_ct_check, quiet=args.quiet)
+    return 0
+
+
 def _run_train_diffusion(args: argparse.Namespace) -> int:
     from synthtumor.commands.train_diffusion import run_train_diffusion
 
@@ -395,7 +420,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"phantom": _run_phantom, "info": _run_info, "generate": _run_generate,
-             "evaluate": _run_evaluate, "realism": _run_realism, "train-diffusion": _run_train_diffusion, "train-seg": _run_train_seg, "predict": _run_predict, "study": _run_study,
+             "evaluate": _run_evaluate, "realism": _run_realism, "fit-preset": _run_fit_preset, "train-diffusion": _run_train_diffusion, "train-seg": _run_train_seg, "predict": _run_predict, "study": _run_study,
              "demo": _run_demo}
 
 

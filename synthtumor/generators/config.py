@@ -153,6 +153,8 @@ class GeneratorConfig:
         lobulation: ``U(a, b)`` surface lobe amplitude (fraction of the radius).
         irregularity: ``U(a, b)`` smooth surface perturbation amplitude (fraction).
         edge_width_mm: ``U(a, b)`` 10-90 % edge width before voxel partial volume (mm).
+        margin_mm: ``U(a, b)`` infiltrative-margin amplitude (mm; see ``TumorSpec.margin_mm``).
+        margin_scale_mm: ``U(a, b)`` its correlation length (mm).
         mass_effect_min_radius_mm: lesions with equivalent radius at or above this push
             their surroundings (mm).
         mass_effect_strength: ``U(a, b)`` push amplitude (fraction of the radius, < 1).
@@ -177,6 +179,8 @@ class GeneratorConfig:
     lobulation: Range = (0.0, 0.2)
     irregularity: Range = (0.02, 0.08)
     edge_width_mm: Range = (1.0, 2.5)
+    margin_mm: Range = (0.0, 0.0)
+    margin_scale_mm: Range = (2.0, 2.0)
     mass_effect_min_radius_mm: float = 15.0
     mass_effect_strength: Range = (0.0, 0.0)
     placement: PlacementRules = field(default_factory=PlacementRules)
@@ -213,9 +217,10 @@ class GeneratorConfig:
         classes = kw.get("size_classes_mm", SIZE_CLASSES)
         for key, (lo, hi) in {"size_jitter": (0.1, 10), "axis_jitter": (0.1, 10), "lobulation": (0, 0.5),
                               "irregularity": (0, 0.35), "edge_width_mm": (0, 20),
-                              "mass_effect_strength": (0, 0.6)}.items():
+                              "mass_effect_strength": (0, 0.6), "margin_mm": (0, 10),
+                              "margin_scale_mm": (0.3, 20)}.items():
             if key in data:
-                law = _law if key in ("lobulation", "irregularity", "edge_width_mm") else _range
+                law = _law if key in ("lobulation", "irregularity", "edge_width_mm", "margin_mm") else _range
                 kw[key] = law(data[key], f"{name}.{key}", lo, hi)
         for key, (lo, hi) in {"size_law": (0.5, 150.0), "count_law": (1, 100)}.items():
             if data.get(key) is not None:

@@ -13,7 +13,9 @@ Sampling laws (one call; all draws from the ``rng`` passed in, in a fixed order)
   ``irregularity`` and ``edge_width_mm`` from their ``U(a, b)``; subcapsular with probability
   ``subcapsular_prob``; mass effect ``U(mass_effect_strength)`` when the equivalent radius is
   at least ``mass_effect_min_radius_mm``, else 0; shape and texture seeds ``U{0..2^31-2}``;
-  sub-nodules from ``nodules`` (drawn only when its ``prob`` > 0);
+  sub-nodules from ``nodules`` (drawn only when its ``prob`` > 0); infiltrative margin
+  ``U(margin_mm)`` with correlation length ``U(margin_scale_mm)`` (no draw while a law is a
+  single value, as by default: 0 mm, 2 mm);
 * appearance in the case's phase: pattern by weight; contrast ``U(contrast_hu)`` or
   ``U(target_hu) - parenchyma median``; texture amplitude ``U(texture) * noise sigma``, times
   ``(r_eq / texture_ref_radius_mm)^texture_size_exponent``; the rest
@@ -179,6 +181,8 @@ class HeuristicGenerator(LesionGenerator):
             strength = _u(rng, member.mass_effect_strength)
             seeds = (rng.random(2) * _MAX_SEED).astype(np.int64)  # U{0..2^31-2}, one cheap draw
             radii, nodules = draw_nodules(rng, radii, cfg.nodules)
+            margin = _u(rng, member.margin_mm)  # no draw while the law is [0, 0]
+            margin_scale = _u(rng, member.margin_scale_mm)
             intensity = draw_intensity(member.law_for(phase), rng, prepared.noise_sigma_hu,
                                        prepared.parenchyma_median_hu, float(np.prod(radii)) ** (1 / 3))
             centre = None
@@ -186,7 +190,7 @@ class HeuristicGenerator(LesionGenerator):
                 r0, r1, r2 = radii.tolist()
                 eq_radius = (r0 * r1 * r2) ** (1 / 3)
                 mass = strength if eq_radius >= member.mass_effect_min_radius_mm else 0.0
-                extent = lesion_extent_mm((r0, r1, r2), lobulation + irregularity, nodules)
+                extent = lesion_extent_mm((r0, r1, r2), lobulation + irregularity, nodules, margin)
                 zone = ZONE_FACTOR * extent if mass > 0 else 0.0
                 centre = draw_centre(prepared, extent, zone, subcapsular, rules, placed, rng, weights)
                 if centre is not None or rules.on_no_room != "shrink" or radii.min() * _SHRINK < rules.min_radius_mm:
@@ -210,6 +214,7 @@ class HeuristicGenerator(LesionGenerator):
                 lobulation=lobulation, irregularity=irregularity, edge_width_mm=edge,
                 mass_effect=mass, subcapsular=subcapsular, intensity=intensity,
                 preset=member.name, vessel_clearance_mm=rules.vessel_clearance_mm, nodules=nodules,
+                margin_mm=margin, margin_scale_mm=margin_scale, wraps_vessels=rules.vessel_reach < 1,
             ))
         return specs
 

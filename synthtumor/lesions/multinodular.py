@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from synthtumor.lesions.shape import LesionField, ball_box, edge_reach_mm, single_box, single_field
-from synthtumor.lesions.spec import TumorSpec, nodule_spec
+from synthtumor.lesions.spec import MARGIN_OUTWARD, TumorSpec, nodule_spec
 
 __all__ = ["union_box", "union_field"]
 
@@ -22,10 +22,10 @@ __all__ = ["union_box", "union_field"]
 def union_box(spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra_mm: float = 0.0
               ) -> tuple[slice, slice, slice]:
     """The voxel box holding every body's box; with ``extra_mm > 0`` the ball of radius
-    ``max_extent + edge reach x max(r) / min(r) + extra_mm`` around the centre (which holds
+    ``max_extent + (edge reach + margin_mm) x max(r) / min(r) + extra_mm`` around the centre (which holds
     every body's grown ellipsoid, as :func:`~synthtumor.lesions.shape.single_box` grows them)."""
     if extra_mm > 0.0:
-        reach = edge_reach_mm(spec, affine) * max(spec.radii_mm) / min(spec.radii_mm)
+        reach = (edge_reach_mm(spec, affine) + MARGIN_OUTWARD * spec.margin_mm) * max(spec.radii_mm) / min(spec.radii_mm)
         return ball_box(spec.centre_mm, spec.max_extent_mm + reach + extra_mm, affine, shape)
     boxes = [single_box(spec, affine, shape)]
     boxes += [single_box(nodule_spec(spec, k), affine, shape) for k in range(len(spec.nodules))]

@@ -7,8 +7,10 @@ satisfy
 
 * organ boundary: ``>= E + boundary_margin_mm`` (or ``>= 0.25 E`` for a subcapsular lesion,
   which is then clipped to the organ);
-* vessels: ``>= E + vessel_clearance_mm + h`` (``h`` half a voxel diagonal, for the nearest-
-  neighbour resampling of a mass effect);
+* vessels: ``>= v E + vessel_clearance_mm + h`` (``h`` half a voxel diagonal, for the nearest-
+  neighbour resampling of a mass effect; ``v = vessel_reach``, 1 by default: the whole lesion
+  clear of vessels; below 1 the lesion may wrap around vessels and the renderer removes its
+  voxels within the clearance exactly);
 * existing tumours and ``avoid``: ``>= E + min_gap_mm``, or ``>= Z`` (the mass-effect zone radius)
   when the lesion pushes its surroundings;
 * earlier lesions of the same call: centre distance ``>= max(E + E_j + gap, Z + E_j, Z_j + E)``
@@ -58,6 +60,8 @@ class PlacementRules:
         min_radius_mm: the smallest radius ``shrink`` goes down to (mm).
         location_prior: weights by organ half, e.g. ``{"right": 2, "left": 1}`` (keys from
             ``PRIOR_SIDES``; halves split at the organ's median coordinate). Empty: uniform.
+        vessel_reach: the fraction of the lesion's extent placement keeps clear of vessels, in
+            [0.1, 1]; below 1 lesions wrap around vessels (clearance then enforced voxel by voxel).
     """
 
     boundary_margin_mm: float = 2.0
@@ -68,9 +72,11 @@ class PlacementRules:
     on_no_room: str = "shrink"
     min_radius_mm: float = 2.5
     location_prior: dict[str, float] = field(default_factory=dict)
+    vessel_reach: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("boundary_margin_mm", "subcapsular_prob", "vessel_clearance_mm", "min_gap_mm", "min_radius_mm"):
+        for name in ("boundary_margin_mm", "subcapsular_prob", "vessel_clearance_mm", "min_gap_mm", "min_radius_mm",
+                     "vessel_reach"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 try:
@@ -85,6 +91,8 @@ class PlacementRules:
             raise ConfigError(f"placement.subcapsular_prob must be in [0, 1], got {self.subcapsular_prob}.")
         if self.on_no_room not in ("shrink", "skip", "error"):
             raise ConfigError(f"placement.on_no_room must be shrink, skip or error, got {self.on_no_room!r}.")
+        if not 0.1 <= self.vessel_reach <= 1.0:
+            raise ConfigError(f"placement.vessel_reach must be in [0.1, 1], got {self.vessel_reach}.")
         if self.min_radius_mm <= 0:
             raise ConfigError("placement.min_radius_mm must be > 0.")
         for key, weight in self.location_prior.items():
@@ -142,7 +150,8 @@ def _distance_needs(extent: float, zone: float, subcapsular: bool, rules: Placem
     """The lower bounds (mm) a block's distances to the organ boundary, the vessels and the
     existing tumours must reach for a lesion of ``extent`` and mass-effect ``zone``."""
     boundary = 0.25 * extent if subcapsular else extent + rules.boundary_margin_mm
-    return boundary, extent + rules.vessel_clearance_mm + half_voxel, max(extent + rules.min_gap_mm, zone)
+    vessel = rules.vessel_reach * extent + rules.vessel_clearance_mm + half_voxel
+    return boundary, vessel, max(extent + rules.min_gap_mm, zone)
 
 
 def _valid(
@@ -218,7 +227,7 @@ def _admitted(prepared: Prepared, subcapsular: bool, rules: PlacementRules) -> t
     (increasing, for bisection), and half a voxel diagonal (mm). Cached on the preparation per
     rule set.
     """
-    key = (subcapsular, rules.boundary_margin_mm, rules.vessel_clearance_mm, rules.min_gap_mm)
+    key = (subcapsular, rules.boundary_margin_mm, rules.vessel_clearance_mm, rules.min_gap_mm, rules.vessel_reach)
     orders = prepared.__dict__.setdefault("placement_orders", {})  # absent from older pickles
     cached = orders.get(key)
     if cached is None:
@@ -227,7 +236,8 @@ def _admitted(prepared: Prepared, subcapsular: bool, rules: PlacementRules) -> t
             admits = prepared.block_dist_boundary_mm / 0.25
         else:
             admits = prepared.block_dist_boundary_mm - rules.boundary_margin_mm
-        admits = np.minimum(admits, prepared.block_dist_vessel_mm - (rules.vessel_clearance_mm + half_voxel))
+        admits = np.minimum(admits, (prepared.block_dist_vessel_mm - (rules.vessel_clearance_mm + half_voxel))
+                            / rules.vessel_reach)
         admits = np.minimum(admits, prepared.block_dist_occupied_mm - rules.min_gap_mm)
         order = np.argsort(-admits, kind="stable")
         cached = orders[key] = (order, -admits[order], half_voxel)

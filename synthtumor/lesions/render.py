@@ -113,7 +113,8 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
     transforms.
 
     Each spec's ``vessel_clearance_mm`` is guaranteed by placement; where a mass effect has
-    moved the vessels in a lesion's box, it is enforced again exactly on that box (the vessel
+    moved the vessels in a lesion's box, or the lesion wraps around vessels (``wraps_vessels``),
+    it is enforced exactly on that box (the vessel
     mask dilated by the clearance ball, see :func:`_clear_of_vessels`).
 
     Args:
@@ -156,7 +157,7 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
             blocked |= occupied[box]
         allowed = np.greater(organ[box], blocked)  # organ and not blocked
         clearance = spec.vessel_clearance_mm
-        if vessels is not None and clearance > 0 and (zone or any(_intersects(box, m) for m in moved)):
+        if vessels is not None and clearance > 0 and (spec.wraps_vessels or zone or any(_intersects(box, m) for m in moved)):
             allowed &= _clear_of_vessels(vessels, box, clearance, affine)
         inside = field.signed_mm <= 0
         inside &= allowed

@@ -26,7 +26,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 from scipy.special import ndtr
 
-from synthtumor.lesions.spec import TumorSpec
+from synthtumor.lesions.spec import MARGIN_CLIP, MARGIN_OUTWARD, TumorSpec
 
 __all__ = ["LesionField", "ball_box", "lesion_box", "lesion_field", "single_box", "single_field", "edge_reach_mm", "EDGE_SIGMA_PER_WIDTH", "VOXEL_BOX_STD"]
 
@@ -181,7 +181,7 @@ def single_box(
     edge_reach = _ALPHA_FLOOR_SIGMAS * float(np.hypot(spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH,
                                                       VOXEL_BOX_STD * grid.spacing_max))
     radii = spec.radii_mm
-    grow = 1.0 + spec.lobulation + spec.irregularity + edge_reach / min(radii)
+    grow = 1.0 + spec.lobulation + spec.irregularity + (edge_reach + MARGIN_OUTWARD * spec.margin_mm) / min(radii)
     o0, o1, o2 = (r * grow for r in radii)  # r'
     if extra_mm > 0.0:
         return ball_box(spec.centre_mm, max(o0, o1, o2) + extra_mm, affine, shape)
@@ -354,6 +354,16 @@ def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     return single_field(spec, affine, box)
 
 
+def _add_margin(signed: np.ndarray, spec: TumorSpec, spacing: np.ndarray) -> None:
+    """Displace the signed distance by the infiltrative margin (see TumorSpec.margin_mm), in place."""
+    from synthtumor.lesions.texture import band_limited_noise  # texture imports this module
+
+    noise = band_limited_noise(signed.shape, spec.margin_scale_mm / spacing, np.random.default_rng([spec.shape_seed, 17]))
+    np.clip(noise, -MARGIN_CLIP, MARGIN_OUTWARD, out=noise)
+    noise *= np.float32(spec.margin_mm)
+    signed -= noise  # noise > 0 pushes the surface outward
+
+
 def single_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice]) -> LesionField:
     """Sample one perturbed ellipsoid's signed distance and partial-volume alpha on ``box``.
 
@@ -395,6 +405,8 @@ def single_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     surface += np.float32(1.0)
     signed = rho - surface
     signed *= ratio
+    if spec.margin_mm > 0:
+        _add_margin(signed, spec, grid.spacing)
     if not exact_pv:  # isotropic, orthogonal: the normal's squared components sum to 1, pv is a constant
         t = signed * np.float32(1.0 / np.sqrt(edge_var + box_var[0]))
     else:

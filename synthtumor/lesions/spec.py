@@ -17,7 +17,7 @@ import numpy as np
 from synthtumor.errors import ConfigError
 
 __all__ = ["TumorSpec", "IntensitySpec", "PATTERNS", "SIZE_CLASSES", "specs_to_json", "specs_from_json",
-           "lesion_extent_mm", "nodule_spec"]
+           "lesion_extent_mm", "nodule_spec", "MARGIN_CLIP", "MARGIN_OUTWARD"]
 
 #: Internal patterns a lesion can have.
 PATTERNS = ("homogeneous", "necrotic_core", "enhancing_rim", "capsule", "peripheral_nodular")
@@ -89,6 +89,14 @@ class TumorSpec:
             ``centre_mm`` (``|q| <= 1.5``); the lesion is the union of the main body and them,
             each with its own surface perturbation (seed ``shape_seed + k + 1``). Empty: a
             single perturbed ellipsoid.
+        margin_mm: amplitude (mm, the std of the displacement, clipped at 3 std) of an
+            infiltrative margin: the surface moves outward by ``margin_mm * T`` (mm), ``T``
+            band-limited noise of unit std and correlation length ``margin_scale_mm`` drawn from
+            ``default_rng([shape_seed, 17])``, clipped to ``[-3, 1]``; 0: a smooth surface.
+        margin_scale_mm: correlation length (Gaussian sigma, mm) of that displacement.
+        wraps_vessels: placement kept only part of the lesion clear of vessels (placement's
+            ``vessel_reach`` < 1); the renderer then removes every voxel closer than
+            ``vessel_clearance_mm`` to a vessel, so the lesion grows around them.
     """
 
     centre_mm: tuple[float, float, float]
@@ -106,6 +114,9 @@ class TumorSpec:
     intensity: IntensitySpec = field(default_factory=IntensitySpec)
     preset: str = ""
     nodules: tuple[tuple[float, float, float, float], ...] = ()
+    margin_mm: float = 0.0
+    margin_scale_mm: float = 2.0
+    wraps_vessels: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "centre_mm", tuple(float(v) for v in self.centre_mm))
@@ -137,11 +148,13 @@ class TumorSpec:
             if len(n) != 4 or not 0.0 < n[3] <= 1.0 or not math.sqrt(n[0] ** 2 + n[1] ** 2 + n[2] ** 2) <= 1.5:
                 raise ConfigError(f"a sub-nodule must be (qx, qy, qz, s) with 0 < s <= 1 and |q| <= 1.5, got {n}.")
         object.__setattr__(self, "nodules", nodules)
+        if not (self.margin_mm >= 0 and self.margin_scale_mm > 0):
+            raise ConfigError(f"margin_mm must be >= 0 and margin_scale_mm > 0, got {self.margin_mm}, {self.margin_scale_mm}.")
 
     @property
     def max_extent_mm(self) -> float:
         """An upper bound of the distance from the centre to any lesion voxel (mm)."""
-        return lesion_extent_mm(self.radii_mm, self.lobulation + self.irregularity, self.nodules)
+        return lesion_extent_mm(self.radii_mm, self.lobulation + self.irregularity, self.nodules, self.margin_mm)
 
     @property
     def equivalent_radius_mm(self) -> float:
@@ -173,15 +186,21 @@ class TumorSpec:
             raise ConfigError(f"a lesion record is incomplete: {exc}.") from exc
 
 
-def lesion_extent_mm(radii_mm, perturbation: float, nodules=()) -> float:
+#: An infiltrative margin's displacement is clipped at this many of its standard deviations
+#: inward, and at ``MARGIN_OUTWARD`` outward (which keeps islands outside the surface rare).
+MARGIN_CLIP = 3.0
+MARGIN_OUTWARD = 1.0
+
+
+def lesion_extent_mm(radii_mm, perturbation: float, nodules=(), margin_mm: float = 0.0) -> float:
     """Upper bound (mm) of the distance from a lesion's centre to its surface: ``max(r) (1 + p)``
     for the main body (``p`` = lobulation + irregularity), ``max(r) (|q| + s (1 + p))`` for a
-    sub-nodule ``(q, s)``."""
+    sub-nodule ``(q, s)``, plus ``MARGIN_OUTWARD x margin_mm``."""
     grow = 1.0 + perturbation
     reach = grow
     for qx, qy, qz, s in nodules:
         reach = max(reach, math.sqrt(qx * qx + qy * qy + qz * qz) + s * grow)
-    return max(radii_mm) * reach
+    return max(radii_mm) * reach + MARGIN_OUTWARD * margin_mm
 
 
 def nodule_spec(spec: TumorSpec, k: int) -> TumorSpec:

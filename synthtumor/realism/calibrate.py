@@ -1,0 +1,215 @@
+"""Calibration by simulation: turn the fit's knobs until generated lesions measure like the real ones.
+
+A preset's parameters are not what the realism features measure: a rendered lesion is cut by
+the organ and the vessels, blurred by the voxels, darkened or brightened by its pattern, and
+the scan's noise adds to its spread. So the fit draws lesions with the current preset into the
+annotated scans themselves (their own tumours kept out, as ``avoid``), measures them with the
+same feature code as the real ones (:func:`synthtumor.realism.features.case_features`), and
+moves each knob toward its target, a median of the real lesions (damped steps, factor 0.8 in
+log or linear units):
+
+=================  ===================================================  =====================
+knob               target (real median vs synthetic median)             step
+=================  ===================================================  =====================
+``size``           rendered over drawn equivalent radius, per lesion     ``1 / median``
+``contrast``       contrast (HU)                                        ``+ d`` HU
+``texture``        std beyond the noise, ``sqrt(std^2 - sigma^2)``      ratio
+``edge``           edge 10-90 % width (mm)                              ratio
+``rough``          irregularity - 1 (hull ratio)                        ratio (margin, mm)
+``nodule_prob``    sphericity                                           ``+ 2.5 (syn - real)``
+``elongation``     log of the largest over the smallest semi-axis       ratio
+=================  ===================================================  =====================
+
+The size knob is set from each rendered lesion's own ratio of rendered to drawn radius (the
+drawn radius before the sub-nodules' shrink), not from the medians: lesions too big for the room
+left in an annotated scan are skipped there, which would otherwise pull the knob upward.
+
+Every round draws with the same seeds (common random numbers), so the rounds differ only by
+the knobs. After ``rounds`` rounds the knobs of the round whose lesions came closest (sum of
+the KS statistics over the targeted features) are kept. Each ratio step is clipped to
+[0.5, 2].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.stats import ks_2samp
+
+from synthtumor.anatomy import Prepared, prepare_case
+from synthtumor.case import Case
+from synthtumor.errors import SynthTumorError
+from synthtumor.generators.config import GeneratorConfig
+from synthtumor.generators.heuristic import HeuristicGenerator
+from synthtumor.metrics import label_lesions
+from synthtumor.realism.features import FeatureSettings, case_features
+from synthtumor.realism.lesion_measures import principal_radii_mm
+from synthtumor.realism.preset_builder import Knobs, with_knob
+
+__all__ = ["CalibrationCase", "calibration_case", "simulate", "calibrate", "TARGETS"]
+
+#: The features calibration matches.
+TARGETS = ("equivalent_radius_mm", "contrast_hu", "std_hu", "edge_width_mm", "irregularity", "sphericity",
+           "elongation")
+_DAMP = 0.8
+
+
+@dataclass(eq=False)
+class CalibrationCase:
+    """An annotated scan cut to its organ (plus a margin), its tumours as ``avoid``, prepared."""
+
+    prepared: Prepared
+    noise_sigma_hu: float
+
+
+def calibration_case(case: Case, margin_mm: float = 15.0) -> CalibrationCase:
+    """Crop ``case`` to its organ's box grown by ``margin_mm`` and prepare it, tumours avoided."""
+    idx = np.argwhere(case.organ)
+    lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
+    grow = np.ceil(margin_mm / np.asarray(case.spacing)).astype(int)
+    lo, hi = np.maximum(lo - grow, 0), np.minimum(hi + grow, case.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    affine = case.affine.copy()
+    affine[:3, 3] += affine[:3, :3] @ lo
+    avoid = case.tumor[box] if case.tumor is not None else None
+    if case.avoid is not None:
+        avoid = case.avoid[box] if avoid is None else avoid | case.avoid[box]
+    cut = Case.trusted(image=np.ascontiguousarray(case.image[box]), affine=affine, case_id=case.case_id,
+                       organ=case.organ[box].copy(), vessels=None if case.vessels is None else case.vessels[box].copy(),
+                       tumor=None, avoid=None if avoid is None else avoid.copy(), phase=case.phase)
+    prepared = prepare_case(cut)
+    return CalibrationCase(prepared, float(prepared.noise_sigma_hu))
+
+
+def simulate(preset: dict[str, Any], cases: list[CalibrationCase], reps: int, seed: int,
+             settings: FeatureSettings) -> tuple[list[dict[str, Any]], list[float]]:
+    """Generate ``reps`` draws of one lesion each into each case (one at a time, so that
+    lesions do not crowd each other out of a scan that holds its own tumours already) and
+    measure every new lesion: feature rows (plus
+    ``elongation`` = largest / smallest principal semi-axis and ``noise_sigma_hu``), and per
+    drawn lesion its rendered over drawn equivalent radius."""
+    one = {**preset, "count_law": {"kind": "empirical", "values": [1], "bandwidth": 0}}
+    gen = HeuristicGenerator(GeneratorConfig.from_dict(one))
+    rows: list[dict[str, Any]] = []
+    ratios: list[float] = []
+    for i, cal in enumerate(cases):
+        prep = cal.prepared
+        for rep in range(reps):
+            try:
+                specs = gen.sample(prep, np.random.default_rng([seed, i, rep]))
+            except SynthTumorError:
+                continue
+            result = gen.render_result(prep, specs)
+            out = result.case
+            for spec, drawn in zip(specs, result.lesions):
+                if drawn.voxels:
+                    rendered = (3.0 * drawn.volume_ml * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+                    shrink = (1.0 + 0.5 * sum(n[3] ** 3 for n in spec.nodules)) ** (1.0 / 3.0)
+                    ratios.append(rendered / (spec.equivalent_radius_mm * shrink))
+            if out.tumor is None or not out.tumor.any():
+                continue
+            organ = out.organ if prep.case.avoid is None else out.organ & ~prep.case.avoid
+            measured = case_features(Case.trusted(image=out.image, affine=out.affine, case_id=out.case_id,
+                                                  organ=organ, vessels=out.vessels, tumor=out.tumor,
+                                                  phase=out.phase), settings)
+            labels, _ = label_lesions(out.tumor)
+            objects = ndi.find_objects(labels)
+            spacing = np.asarray(out.spacing)
+            for row in measured.rows:
+                obj = objects[row["lesion"] - 1]
+                r1, _, r3 = principal_radii_mm(np.argwhere(labels[obj] == row["lesion"]) * spacing)
+                rows.append({**row, "elongation": r1 / r3 if r3 > 0 else math.nan,
+                             "noise_sigma_hu": cal.noise_sigma_hu})
+    return rows, ratios
+
+
+def _values(rows: list[dict[str, Any]], key: str) -> np.ndarray:
+    x = np.asarray([r.get(key, math.nan) for r in rows], dtype=float)
+    return x[np.isfinite(x)]
+
+
+def _ratio(real: float, synthetic: float) -> float:
+    if not (real > 0 and synthetic > 0):
+        return 1.0
+    return float(np.clip((real / synthetic) ** _DAMP, 0.5, 2.0))
+
+
+def _excess(std: float, noise: float) -> float:
+    return math.sqrt(max(std * std - noise * noise, (0.05 * noise) ** 2))
+
+
+def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray], noise: float, rough_cap: float,
+          ratios: list[float]) -> Knobs:
+    med = {k: (float(np.median(v)) if v.size else math.nan) for k, v in syn.items()}
+    ref = {k: (float(np.median(v)) if v.size else math.nan) for k, v in real.items()}
+    k = knobs
+    if ratios:
+        target = 1.0 / float(np.median(ratios))
+        k = with_knob(k, size=float(np.clip(k.size ** (1 - _DAMP) * target ** _DAMP, 0.2, 5.0)))
+    if math.isfinite(med["contrast_hu"]) and math.isfinite(ref["contrast_hu"]):
+        k = with_knob(k, contrast=k.contrast + _DAMP * (ref["contrast_hu"] - med["contrast_hu"]))
+    if math.isfinite(med["std_hu"]) and math.isfinite(ref["std_hu"]):
+        f = _ratio(_excess(ref["std_hu"], noise), _excess(med["std_hu"], noise))
+        k = with_knob(k, texture=float(np.clip(k.texture * f, 0.05, 20.0)))
+    if math.isfinite(med["edge_width_mm"]) and math.isfinite(ref["edge_width_mm"]):
+        k = with_knob(k, edge=float(np.clip(k.edge * _ratio(ref["edge_width_mm"], med["edge_width_mm"]), 0.05, 20.0)))
+    if math.isfinite(med["irregularity"]) and math.isfinite(ref["irregularity"]):
+        f = _ratio(max(ref["irregularity"] - 1.0, 1e-3), max(med["irregularity"] - 1.0, 1e-3))
+        k = with_knob(k, rough=float(np.clip(k.rough * f, 0.05, rough_cap)))
+    if math.isfinite(med["sphericity"]) and math.isfinite(ref["sphericity"]):
+        k = with_knob(k, nodule_prob=float(np.clip(k.nodule_prob + 2.5 * (med["sphericity"] - ref["sphericity"]), 0.0, 0.95)))
+    if math.isfinite(med["elongation"]) and math.isfinite(ref["elongation"]) and med["elongation"] > 1:
+        f = _ratio(math.log(max(ref["elongation"], 1.0001)), math.log(med["elongation"]))
+        k = with_knob(k, elongation=float(np.clip(k.elongation * f, 0.2, 3.0)))
+    return k
+
+
+def _distance(real: dict[str, np.ndarray], syn: dict[str, np.ndarray]) -> float:
+    total = 0.0
+    for key in TARGETS:
+        total += float(ks_2samp(real[key], syn[key]).statistic) if real[key].size and syn[key].size else 1.0
+    return total
+
+
+def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], build: Callable[[Knobs], dict[str, Any]],
+              start: Knobs, rough_cap: float, *, rounds: int = 6, reps: int = 2, seed: int = 0,
+              settings: FeatureSettings | None = None, progress: Callable[[str], None] | None = None
+              ) -> tuple[Knobs, list[dict[str, Any]]]:
+    """Run the calibration rounds (module docstring); return the best knobs and each round's record.
+
+    Args:
+        real_rows: measured real lesions (feature rows with ``elongation``).
+        cases: the annotated scans, cropped and prepared (:func:`calibration_case`).
+        build: knobs -> preset mapping.
+        start: the first round's knobs.
+        rough_cap: the largest ``rough`` knob the base allows.
+        rounds: simulation rounds.
+        reps: draws per case and round.
+        seed: seed of every round's draws.
+        settings: realism feature settings.
+        progress: called with one line per round.
+    """
+    settings = settings or FeatureSettings()
+    real = {key: _values(real_rows, key) for key in TARGETS}
+    noise = float(np.median([c.noise_sigma_hu for c in cases]))
+    knobs, history, best = start, [], (math.inf, start)
+    for round_ in range(rounds):
+        rows, ratios = simulate(build(knobs), cases, reps, seed, settings)
+        syn = {key: _values(rows, key) for key in TARGETS}
+        distance = _distance(real, syn)
+        record = {"round": round_, "knobs": knobs.as_dict(), "synthetic_lesions": len(rows),
+                  "rendered_over_drawn_radius": float(f"{np.median(ratios):.4g}") if ratios else None,
+                  "ks_sum": float(f"{distance:.4g}"),
+                  "synthetic_medians": {k: float(f"{np.median(v):.4g}") if v.size else None for k, v in syn.items()}}
+        history.append(record)
+        if progress is not None:
+            progress(f"round {round_}: {len(rows)} lesions, KS sum {distance:.3f}, knobs {knobs.as_dict()}")
+        if distance < best[0]:
+            best = (distance, knobs)
+        knobs = _step(knobs, real, syn, noise, rough_cap, ratios)
+    return best[1], history

@@ -1,0 +1,196 @@
+"""From measured lesions to a preset mapping: the fitted laws, the knobs calibration turns, the YAML.
+
+What each key of the written preset comes from (the rest is the base preset's):
+
+==============================  ============================================================
+preset key                      fitted from
+==============================  ============================================================
+``size_law``                    equivalent radius (mm), positive law (:mod:`.fit_laws`),
+                                scaled by the ``size`` knob
+``count_law``                   measured lesions per case with lesions (empirical)
+``elongation.long`` / ``flat``  principal semi-axis ratios ``r1 / r2`` and ``r2 / r3``, raised
+                                to the ``elongation`` knob
+``margin_mm``                   infiltrative margin ``U(0.5 k, 1.5 k)`` mm, ``k`` the ``rough``
+                                knob; ``margin_scale_mm`` ``U(s, 2 s)``, ``s`` the larger of 1 mm
+                                and the median in-plane spacing (lobulation, irregularity: the
+                                base's)
+``nodules.prob``                the ``nodule_prob`` knob (count, offset, scale: the base's, or
+                                ``[1, 4]``, ``[0.7, 1.2]``, ``[0.4, 0.7]``)
+``edge_width_mm``               measured edge width less the voxel's partial-volume width,
+                                times the ``edge`` knob
+``appearance.<phase>``          the base's patterns and pattern parameters; ``contrast_hu``:
+                                measured contrast (HU) plus the ``contrast`` knob;
+                                ``texture``: the excess of the lesion's std over the scan noise,
+                                ``sqrt(max(std^2 - sigma^2, (0.1 sigma)^2)) / sigma``, times the
+                                ``texture`` knob; ``texture_size_exponent``: its slope on radius
+``placement``                   ``subcapsular_prob``: fraction touching the organ surface;
+                                ``vessel_clearance_mm``, ``boundary_margin_mm`` (lesions not
+                                touching the surface) and ``min_gap_mm``: the 5th percentile of the
+                                measured distances less one voxel diagonal, never above the base;
+                                ``vessel_reach``: ``clip(1 - f, 0.3, 1)``, ``f`` the fraction of
+                                lesions within 1.5 voxel diagonals of a vessel; ``on_no_room``:
+                                ``skip`` (shrinking would bend the fitted size law)
+==============================  ============================================================
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from synthtumor.generators.config import GeneratorConfig
+from synthtumor.generators.laws import Law
+from synthtumor.lesions.shape import EDGE_SIGMA_PER_WIDTH, VOXEL_BOX_STD
+from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
+                                         scale_law, shift_law, summary)
+from synthtumor.realism.lesion_measures import MeasuredCase
+
+__all__ = ["FittedLaws", "Knobs", "fit_laws", "build_preset", "excess_texture"]
+
+#: Largest axis ratio a preset takes (shape_laws: elongation ratios in [1, 6]).
+_MAX_RATIO = 6.0
+#: Largest infiltrative-margin amplitude (mm) calibration goes to.
+_MAX_MARGIN_MM = 4.0
+
+
+def excess_texture(std_hu: float, noise_hu: float) -> float:
+    """Lesion texture beyond the scan noise, in noise sigmas (at least 0.1)."""
+    return math.sqrt(max(std_hu * std_hu - noise_hu * noise_hu, (0.1 * noise_hu) ** 2)) / noise_hu
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What calibration turns (see the module docstring for where each acts)."""
+
+    size: float = 1.0
+    contrast: float = 0.0
+    texture: float = 1.0
+    edge: float = 1.0
+    rough: float = 1.0  # infiltrative margin amplitude (mm)
+    nodule_prob: float = 0.3
+    elongation: float = 1.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(f"{getattr(self, k):.5g}") for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class FittedLaws:
+    """Laws fitted to measured lesions, before the knobs."""
+
+    size: Law
+    count: Law
+    long: Law
+    flat: Law
+    contrast: Law
+    texture: Law
+    texture_exponent: float
+    texture_ref_radius_mm: float
+    edge: Law | None
+    placement: dict[str, float]
+    margin_scale_mm: float = 1.0
+    measured: dict[str, Any] = field(default_factory=dict)
+
+
+def _q05(values: list[float]) -> float | None:
+    x = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.percentile(x, 5)) if x else None
+
+
+def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig) -> FittedLaws:
+    """Fit every law of the module docstring to the measured lesions of ``cases``."""
+    rows = [(c, r) for c in cases for r in c.rows]
+    radius = [r["equivalent_radius_mm"] for _, r in rows]
+    long = [r["radius_1_mm"] / r["radius_2_mm"] for _, r in rows if r["radius_2_mm"] > 0]
+    flat = [r["radius_2_mm"] / r["radius_3_mm"] for _, r in rows if r["radius_3_mm"] > 0]
+    excess = [excess_texture(r["std_hu"], c.noise_sigma_hu) for c, r in rows
+              if math.isfinite(r["std_hu"]) and c.noise_sigma_hu > 0]
+    exponent, ref = fit_size_exponent([r["equivalent_radius_mm"] for c, r in rows if math.isfinite(r["std_hu"])
+                                       and c.noise_sigma_hu > 0], excess)
+    texture = fit_positive(excess, "lesion std beyond the scan noise, in noise sigmas")
+    if exponent:  # the law holds at r_ref: divide each value by its size factor before fitting
+        adjusted = [e / (r / ref) ** exponent for e, r in zip(excess, [r["equivalent_radius_mm"] for c, r in rows
+                    if math.isfinite(r["std_hu"]) and c.noise_sigma_hu > 0])]
+        texture = fit_positive(adjusted, f"lesion std beyond the scan noise at r = {ref} mm, in noise sigmas")
+    edges = []
+    for c, r in rows:
+        pv = 2.5631 * VOXEL_BOX_STD * max(c.spacing)  # the voxel's own 10-90 % width
+        if math.isfinite(r["edge_width_mm"]):
+            edges.append(math.sqrt(max(r["edge_width_mm"] ** 2 - pv * pv, 0.25)))
+    diag = float(np.median([np.linalg.norm(c.spacing) for c in cases]))
+    rules = base.placement
+    placement = {"subcapsular_prob": float(np.mean([r["subcapsular"] for _, r in rows]))}
+    abut = [r["vessel_distance_mm"] <= 1.5 * diag for _, r in rows if math.isfinite(r["vessel_distance_mm"])]
+    placement["vessel_reach"] = float(np.clip(1.0 - np.mean(abut), 0.3, 1.0)) if abut else rules.vessel_reach
+    for key, values in (("vessel_clearance_mm", [r["vessel_distance_mm"] for _, r in rows]),
+                        ("boundary_margin_mm", [r["surface_distance_mm"] for _, r in rows if not r["subcapsular"]]),
+                        ("min_gap_mm", [r["neighbour_gap_mm"] for _, r in rows])):
+        q = _q05(values)
+        placement[key] = getattr(rules, key) if q is None else min(getattr(rules, key), max(q - diag, 0.0))
+    counts = [len(c.rows) for c in cases if c.rows]
+    measured = {name: summary([r[name] for _, r in rows]) for name in
+                ("volume_ml", "equivalent_radius_mm", "sphericity", "irregularity", "contrast_hu", "std_hu",
+                 "glcm_contrast", "glcm_homogeneity", "edge_width_mm", "vessel_distance_mm", "surface_distance_mm",
+                 "neighbour_gap_mm")}
+    measured["lesions_per_case"] = summary(counts)
+    measured["noise_sigma_hu"] = summary([c.noise_sigma_hu for c in cases])
+    return FittedLaws(
+        size=fit_positive(radius, "equivalent radius (mm)"),
+        count=fit_counts(counts, "measured lesions per case with lesions"),
+        long=fit_positive(long, "principal semi-axis ratio r1 / r2", floor=1.0, cap=_MAX_RATIO),
+        flat=fit_positive(flat, "principal semi-axis ratio r2 / r3", floor=1.0, cap=_MAX_RATIO),
+        contrast=fit_signed([r["contrast_hu"] for _, r in rows], "contrast against the 5 mm shell (HU)"),
+        texture=texture, texture_exponent=exponent, texture_ref_radius_mm=ref,
+        edge=fit_positive(edges, "edge 10-90 % width less the voxel's (mm)") if edges else None,
+        placement=placement, measured=measured,
+        margin_scale_mm=max(1.0, float(np.median([min(c.spacing[:2]) for c in cases]))))
+
+
+def max_rough(base: GeneratorConfig) -> float:
+    """The largest ``rough`` knob (margin amplitude, mm) a fitted preset takes."""
+    return _MAX_MARGIN_MM
+
+
+def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLaws, knobs: Knobs,
+                 phase_key: str, name: str) -> dict[str, Any]:
+    """The preset mapping (YAML-ready) for ``knobs`` (see module docstring)."""
+    out = copy.deepcopy(base_raw)
+    for key in ("counts", "size_jitter", "axis_jitter", "blend", "description"):
+        out.pop(key, None)
+    out["name"] = name
+    out["size_law"] = scale_law(laws.size, knobs.size).to_dict()
+    out["count_law"] = laws.count.to_dict()
+    out["elongation"] = {"long": power_law(laws.long, knobs.elongation, _MAX_RATIO).to_dict(),
+                         "flat": power_law(laws.flat, knobs.elongation, _MAX_RATIO).to_dict()}
+    rough = min(max(knobs.rough, 0.0), _MAX_MARGIN_MM)
+    out["margin_mm"] = [float(f"{0.5 * rough:.4g}"), float(f"{1.5 * rough:.4g}")]
+    out["margin_scale_mm"] = [float(f"{laws.margin_scale_mm:.4g}"), float(f"{2 * laws.margin_scale_mm:.4g}")]
+    nodules = dict(base_raw.get("nodules") or {"count": [1, 4], "offset": [0.7, 1.2], "scale": [0.4, 0.7]})
+    nodules["prob"] = float(f"{knobs.nodule_prob:.4g}")
+    out["nodules"] = nodules
+    if laws.edge is not None:
+        out["edge_width_mm"] = scale_law(laws.edge, knobs.edge).to_dict()
+    law = base.law_for(phase_key)
+    appearance = copy.deepcopy((base_raw.get("appearance") or {}).get(phase_key)
+                               or base_raw["appearance"].get("default") or {})
+    appearance.pop("target_hu", None)  # the data give the contrast
+    appearance.setdefault("patterns", dict(law.patterns))
+    appearance["contrast_hu"] = shift_law(laws.contrast, knobs.contrast).to_dict()
+    appearance["texture"] = scale_law(laws.texture, knobs.texture).to_dict()
+    appearance["texture_size_exponent"] = laws.texture_exponent
+    appearance["texture_ref_radius_mm"] = laws.texture_ref_radius_mm
+    out.setdefault("appearance", {})[phase_key] = appearance
+    placement = dict(base_raw.get("placement") or {})
+    placement.update({k: float(f"{v:.4g}") for k, v in laws.placement.items()})
+    placement["on_no_room"] = "skip"  # shrinking a lesion that finds no room would bend the fitted size law
+    out["placement"] = placement
+    return out
+
+
+def with_knob(knobs: Knobs, **changes: float) -> Knobs:
+    """A copy with some knobs changed."""
+    return replace(knobs, **changes)
