@@ -2,18 +2,18 @@
 
 A run folder holds, per stage (``model/`` end to end; ``organ/`` and ``tumour/`` cascaded):
 ``model.safetensors`` (final weights), ``model.json`` (config, stage, classes, label map),
-``checkpoint/`` (weights, optimiser and scheduler state, step; written atomically every
-``checkpoint_every`` steps), ``log.csv`` (step, loss, learning rate, seconds) and the run's
-``resolved_config.yaml``. ``resume=True`` continues from the checkpoint; a finished stage is
-skipped. Any ``torch.load`` uses ``weights_only=True``.
+``checkpoints/`` (the last checkpoint, every ``checkpoint_every`` steps, in the format of
+:mod:`synthtumor.training.checkpoints`), ``log.csv`` (step, loss, learning rate, seconds) and the
+run's ``resolved_config.yaml``. ``resume=True`` continues from the checkpoint; a finished stage is
+skipped. The loop is :func:`synthtumor.training.loop.run_loop`: only the main process writes,
+so ``accelerate launch`` on several GPUs never races on a file. Any ``torch.load`` uses
+``weights_only=True``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,30 @@ from monai.data import CacheDataset, DataLoader
 from monai.losses import DiceCELoss
 from safetensors.torch import load_model, save_model
 from torch.utils.data import Subset
-from tqdm import tqdm
 
 from synthtumor.case import Phase
-from synthtumor.errors import ConfigError, TrainingError, user_error_in
+from synthtumor.errors import ConfigError, user_error_in
 from synthtumor.generators.base import LesionGenerator
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import stage_classes, train_transform
 from synthtumor.train_seg.networks import build_network, deep_supervision_weights
+from synthtumor.training.checkpoints import (
+    checkpoint_state,
+    latest_checkpoint,
+    load_checkpoint_file,
+    load_optimizer_state,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from synthtumor.training.loop import RunLog, run_loop
 
 __all__ = ["train_stage", "make_accelerator", "STAGE_FOLDERS"]
+
+#: Columns of a stage's log.csv.
+LOG_FIELDS = ("step", "loss", "lr", "seconds")
+#: A stage's checkpoints folder (format: :mod:`synthtumor.training.checkpoints`).
+CHECKPOINTS = "checkpoints"
 
 #: Stage folders of a run, per strategy.
 STAGE_FOLDERS = {"end_to_end": {"all": "model"}, "cascaded": {"organ": "organ", "tumour": "tumour"}}
@@ -54,32 +67,43 @@ def _loss(outputs: torch.Tensor, label: torch.Tensor, loss_fn: DiceCELoss) -> to
     return loss_fn(outputs, label)
 
 
-def _batches(loader, timings: dict[str, float] | None = None):
-    """The loader's batches, with an error a transform raised on bad input shown as itself; the
-    seconds spent waiting for each batch are added to ``timings["data_wait_s"]``."""
-    iterator = iter(loader)
+def _endless(loader, timings: dict[str, float] | None = None):
+    """The loader's batches, epoch after epoch, with an error a transform raised on bad input
+    shown as itself; the seconds spent waiting for each batch are added to
+    ``timings["data_wait_s"]``."""
     while True:
-        start = time.perf_counter()
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        except RuntimeError as exc:
-            raise (user_error_in(exc) or exc) from None
-        if timings is not None:
-            timings["data_wait_s"] = timings.get("data_wait_s", 0.0) + time.perf_counter() - start
-        yield batch
+        iterator = iter(loader)
+        while True:
+            start = time.perf_counter()
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                break
+            except RuntimeError as exc:
+                raise (user_error_in(exc) or exc) from None
+            if timings is not None:
+                timings["data_wait_s"] = timings.get("data_wait_s", 0.0) + time.perf_counter() - start
+            yield batch
 
 
-def _save_checkpoint(folder: Path, model: torch.nn.Module, optimiser, scheduler, step: int) -> None:
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "weights.safetensors"))
-    torch.save({"optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "state.pt")
-    (tmp / "step.json").write_text(json.dumps({"step": step}))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+def _resume_state(folder: Path, model: torch.nn.Module, optimiser, scheduler) -> int:
+    """Load the stage's last checkpoint into the model, optimiser and schedule; return its step
+    (0 where there is none). Reads the one-folder ``checkpoint/`` of runs before 0.3 too."""
+    latest = latest_checkpoint(folder / CHECKPOINTS)
+    if latest is not None:
+        model.load_state_dict(load_checkpoint_file(latest, "model"))
+        state = load_optimizer_state(latest)
+        step = int(checkpoint_state(latest)["step"])
+    elif (folder / "checkpoint" / "step.json").is_file():
+        legacy = folder / "checkpoint"
+        load_model(model, str(legacy / "weights.safetensors"))
+        state = torch.load(legacy / "state.pt", map_location="cpu", weights_only=True)
+        step = int(json.loads((legacy / "step.json").read_text())["step"])
+    else:
+        return 0
+    optimiser.load_state_dict(state["optimiser"])
+    scheduler.load_state_dict(state["scheduler"])
+    return step
 
 
 def train_stage(
@@ -145,52 +169,38 @@ def train_stage(
     model = build_network(config, stage_classes(stage))
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.iterations)
-    step = 0
-    checkpoint = folder / "checkpoint"
-    if resume and checkpoint.is_dir():
-        load_model(model, str(checkpoint / "weights.safetensors"))
-        state = torch.load(checkpoint / "state.pt", weights_only=True)
-        optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
-        step = json.loads((checkpoint / "step.json").read_text())["step"]
+    step = _resume_state(folder, model, optimiser, scheduler) if resume else 0
     model, optimiser, loader, scheduler = accelerator.prepare(model, optimiser, loader, scheduler)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
-    log_path = folder / "log.csv"
-    new_log = not log_path.is_file() or step == 0
-    bar = tqdm(total=config.iterations, initial=step, desc=f"train {stage}", unit="step", disable=quiet)
+    main = accelerator.is_main_process
+    log = RunLog(folder / "log.csv", LOG_FIELDS, up_to=step, enabled=main)
+    batches = _endless(loader, timings)
     start = time.perf_counter()
-    with open(log_path, "w" if new_log else "a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new_log:
-            writer.writerow(["step", "loss", "lr", "seconds"])
-        model.train()
-        while step < config.iterations:
-            for batch in _batches(loader, timings):
-                optimiser.zero_grad()
-                loss = _loss(model(batch["image"]), batch["label"], loss_fn)
-                if not bool(torch.isfinite(loss)):
-                    raise TrainingError(
-                        f"the training loss became {loss.item()} at step {step + 1}; no model was written "
-                        f"(the last checkpoint, if any, is step {step - step % config.checkpoint_every}).",
-                        fix="check the scans for extreme intensities, or lower train.lr (now "
-                            f"{config.lr:g}).")
-                accelerator.backward(loss)
-                optimiser.step()
-                scheduler.step()
-                step += 1
-                writer.writerow([step, f"{loss.item():.5f}", f"{scheduler.get_last_lr()[0]:.3g}",
-                                 f"{time.perf_counter() - start:.3f}"])
-                handle.flush()
-                bar.update()
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                if step % config.checkpoint_every == 0 or step == config.iterations:
-                    accelerator.wait_for_everyone()
-                    _save_checkpoint(checkpoint, accelerator.unwrap_model(model), optimiser, scheduler, step)
-                if step >= config.iterations:
-                    break
-    bar.close()
+
+    def one_step(number: int) -> dict[str, Any]:
+        batch = next(batches)
+        optimiser.zero_grad()
+        loss = _loss(model(batch["image"]), batch["label"], loss_fn)
+        if bool(torch.isfinite(loss)):  # a non-finite loss is reported by the loop, before any update
+            accelerator.backward(loss)
+            optimiser.step()
+            scheduler.step()
+        return {"step": number, "loss": f"{loss.item():.5f}", "lr": f"{scheduler.get_last_lr()[0]:.3g}",
+                "seconds": f"{time.perf_counter() - start:.3f}"}
+
+    def save(number: int) -> None:
+        save_checkpoint(folder / CHECKPOINTS, number, {"model": accelerator.unwrap_model(model).state_dict()},
+                        {"optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict()}, {"stage": stage})
+        prune_checkpoints(folder / CHECKPOINTS, keep=1)
+
+    model.train()
+    step = run_loop(accelerator, start=step, end=config.iterations, step_fn=one_step, log=log,
+                    checkpoint_every=config.checkpoint_every, save=save, desc=f"train {stage}", quiet=quiet,
+                    nan_fix=f"check the scans for extreme intensities, or lower train.lr (now {config.lr:g}).")
     if timings is not None:
         timings["loop_s"] = timings.get("loop_s", 0.0) + time.perf_counter() - start
+    if not main:
+        return folder
     meta = {"config": config.to_dict(), "stage": stage, "classes": stage_classes(stage),
             "label_map": label_map.to_dict() if label_map is not None else None, "steps": step,
             "vessel_masks": vessels_key is not None}
