@@ -5,7 +5,10 @@ size class and for ``mixed`` with 15-25 lesions (median of repeats, preparation 
 peak extra memory of a call (tracemalloc, which numpy reports to). The volume is the shared real
 CT resampled to 1 mm and cropped around the liver, or, without ../shared, a 1 mm phantom.
 
-    python benchmarks/bench_heuristic.py [--repeats 20]
+    python benchmarks/bench_heuristic.py [--repeats 20] [--shapes]
+
+``--shapes`` turns the richer shapes of issue 14 on in every preset timed: multi-nodular lesions
+(half of them, 1-3 sub-nodules), an infiltrative margin of 0.5-1.5 mm and elongation ratios.
 """
 
 from __future__ import annotations
@@ -89,7 +92,10 @@ def private_copy(prepared):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--shapes", action="store_true", help="richer shapes on (sub-nodules, margin, elongation)")
     args = parser.parse_args()
+    shapes = dict(nodules={"prob": 0.5, "count": [1, 3], "offset": [0.7, 1.2], "scale": [0.4, 0.7], "min_radius_mm": 3},
+                  margin_mm=[0.5, 1.5], elongation={"long": [1.0, 1.6], "flat": [1.0, 1.3]}) if args.shapes else {}
     gen = HeuristicGenerator.from_preset("mixed")
     case, source = volume_1mm()
     print(f"volume: {source}, shape {case.shape}, organ {case.volume_ml(case.organ):.0f} mL")
@@ -100,9 +106,10 @@ def main() -> None:
     print(f"prepare: {time.perf_counter() - t:.2f} s")
 
     generators = [(f"1 {name} lesion", HeuristicGenerator.from_preset(
-        "liver_metastasis", counts={name: [1, 1]}, placement={"on_no_room": "shrink"}))
+        "liver_metastasis", counts={name: [1, 1]}, placement={"on_no_room": "shrink"}, **shapes))
         for name in ("tiny", "small", "medium", "large")]
-    mixed = HeuristicGenerator.from_preset("mixed", counts={"tiny": [8, 12], "small": [5, 8], "medium": [2, 4], "large": [0, 1]})
+    mixed = HeuristicGenerator.from_preset("mixed", counts={"tiny": [8, 12], "small": [5, 8], "medium": [2, 4], "large": [0, 1]},
+                                           **shapes)
     n_lesions = []
     generators.append(("mixed, 15-25 lesions", mixed))
     print("per call, preparation cached; 'in place' draws into arrays the caller owns (the on-the-fly")

@@ -181,8 +181,9 @@ class HeuristicGenerator(LesionGenerator):
             strength = _u(rng, member.mass_effect_strength)
             seeds = (rng.random(2) * _MAX_SEED).astype(np.int64)  # U{0..2^31-2}, one cheap draw
             radii, nodules = draw_nodules(rng, radii, cfg.nodules)
-            margin = _u(rng, member.margin_mm)  # no draw while the law is [0, 0]
-            margin_scale = _u(rng, member.margin_scale_mm)
+            shaper = member if member.margin_mm != (0.0, 0.0) else cfg  # a blend's own margin law
+            margin = _u(rng, shaper.margin_mm)  # no draw while the law is [0, 0]
+            margin_scale = _u(rng, shaper.margin_scale_mm)
             intensity = draw_intensity(member.law_for(phase), rng, prepared.noise_sigma_hu,
                                        prepared.parenchyma_median_hu, float(np.prod(radii)) ** (1 / 3))
             centre = None

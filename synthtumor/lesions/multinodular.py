@@ -5,18 +5,24 @@ sub-nodule ``(q, s)``, a perturbed ellipsoid with the same rotation, radii ``s r
 ``c + R (q * r)`` mm (:func:`synthtumor.lesions.spec.nodule_spec`). Union of soft shapes: the
 signed distance is the minimum of the bodies' (mm), alpha the maximum, and the normalised
 radius (0 at a body's centre, 1 on its surface) the minimum, so a necrotic core forms in each
-body. Each sub-nodule is evaluated on its own box only (cut to the lesion's box), so a nodule of
-half the main radius costs about an eighth of the main body.
+body. Each body is evaluated on its own box only (cut to the lesion's box), so a nodule of half
+the main radius costs about an eighth of the main body; an infiltrative margin is drawn once on
+the lesion's box and shared by its bodies.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from synthtumor.lesions.shape import LesionField, ball_box, edge_reach_mm, single_box, single_field
+from synthtumor.lesions.shape import (LesionField, ball_box, edge_reach_mm, margin_noise, single_box, single_field,
+                                      voxel_offsets)
 from synthtumor.lesions.spec import MARGIN_OUTWARD, TumorSpec, nodule_spec
 
 __all__ = ["union_box", "union_field"]
+
+#: Signed distance (mm) and normalised radius given to the voxels of the box outside every body's own box.
+_FAR_MM = 1.0e3
+_FAR_RHO = 10.0
 
 
 def union_box(spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra_mm: float = 0.0
@@ -39,21 +45,30 @@ def union_box(spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra
 
 
 def union_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice]) -> LesionField:
-    """The union of the main body's and each sub-nodule's field on ``box`` (see module docstring)."""
-    main = single_field(spec, affine, box)
-    signed, alpha = main.signed_mm, main.alpha
-    rho_norm = main.rho_norm.copy()
+    """The union of the main body's and each sub-nodule's field on ``box`` (see module docstring).
+
+    Every body is evaluated on its own box only; the rest of ``box`` is outside (signed distance
+    ``_FAR_MM``, alpha 0). One margin displacement is drawn on the whole box and shared by the bodies.
+    """
+    shape = tuple(b.stop - b.start for b in box)
+    signed = np.full(shape, _FAR_MM, dtype=np.float32)
+    alpha = np.zeros(shape, dtype=np.float32)
+    rho_norm = np.full(shape, _FAR_RHO, dtype=np.float32)
+    spacing = np.linalg.norm(np.asarray(affine, dtype=float)[:3, :3], axis=0)
+    noise = margin_noise(spec, shape, spacing) if spec.margin_mm > 0 else None
     stops = tuple(b.stop for b in box)
-    for k in range(len(spec.nodules)):
-        sub = nodule_spec(spec, k)
-        own = single_box(sub, affine, stops)
+    for body in [spec] + [nodule_spec(spec, k) for k in range(len(spec.nodules))]:
+        own = single_box(body, affine, stops)
         inter = tuple(slice(max(o.start, b.start), min(o.stop, b.stop)) for o, b in zip(own, box))
         if any(i.stop <= i.start for i in inter):
             continue
-        field = single_field(sub, affine, inter)
         rel = tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inter, box))
+        field = single_field(body, affine, inter, None if noise is None else noise[rel])
         np.minimum(signed[rel], field.signed_mm, out=signed[rel])
         np.maximum(alpha[rel], field.alpha, out=alpha[rel])
         np.minimum(rho_norm[rel], field.rho_norm, out=rho_norm[rel])
-    main.__dict__["rho_norm"] = rho_norm  # the cached property's slot
-    return main
+    a3 = np.asarray(affine, dtype=float)[:3, :3]
+    to_q = (np.asarray(spec.rotation, dtype=float).T @ a3) / np.asarray(spec.radii_mm)[:, None]
+    out = LesionField(box, signed, alpha, None, None, to_q, voxel_offsets(spec.centre_mm, affine, box), a3.copy())
+    out.__dict__["rho_norm"] = rho_norm  # the cached property's slot
+    return out

@@ -28,7 +28,8 @@ from scipy.special import ndtr
 
 from synthtumor.lesions.spec import MARGIN_CLIP, MARGIN_OUTWARD, TumorSpec
 
-__all__ = ["LesionField", "ball_box", "lesion_box", "lesion_field", "single_box", "single_field", "edge_reach_mm", "EDGE_SIGMA_PER_WIDTH", "VOXEL_BOX_STD"]
+__all__ = ["LesionField", "ball_box", "lesion_box", "lesion_field", "single_box", "single_field", "edge_reach_mm",
+           "margin_noise", "voxel_offsets", "EDGE_SIGMA_PER_WIDTH", "VOXEL_BOX_STD"]
 
 #: A Gaussian edge's 10-90 % rise width is 2.563 sigma.
 EDGE_SIGMA_PER_WIDTH = 1.0 / 2.5631
@@ -67,8 +68,10 @@ class LesionField:
 
     @cached_property
     def direction(self) -> np.ndarray:
-        safe = np.maximum(self._rho, np.float32(1e-6))
-        return np.stack([_combine(self._to_q[a], self._voxel_offsets) / safe for a in range(3)])
+        q = [_combine(self._to_q[a], self._voxel_offsets) for a in range(3)]
+        rho = self._rho if self._rho is not None else np.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])
+        safe = np.maximum(rho, np.float32(1e-6))
+        return np.stack([qa / safe for qa in q])
 
     @cached_property
     def offset_mm(self) -> np.ndarray:
@@ -354,17 +357,18 @@ def lesion_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     return single_field(spec, affine, box)
 
 
-def _add_margin(signed: np.ndarray, spec: TumorSpec, spacing: np.ndarray) -> None:
-    """Displace the signed distance by the infiltrative margin (see TumorSpec.margin_mm), in place."""
+def margin_noise(spec: TumorSpec, shape: tuple[int, ...], spacing: np.ndarray) -> np.ndarray:
+    """The infiltrative margin's outward displacement (mm) on a box (see TumorSpec.margin_mm)."""
     from synthtumor.lesions.texture import band_limited_noise  # texture imports this module
 
-    noise = band_limited_noise(signed.shape, spec.margin_scale_mm / spacing, np.random.default_rng([spec.shape_seed, 17]))
+    noise = band_limited_noise(shape, spec.margin_scale_mm / spacing, np.random.default_rng([spec.shape_seed, 17]))
     np.clip(noise, -MARGIN_CLIP, MARGIN_OUTWARD, out=noise)
     noise *= np.float32(spec.margin_mm)
-    signed -= noise  # noise > 0 pushes the surface outward
+    return noise
 
 
-def single_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice]) -> LesionField:
+def single_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, slice],
+                 margin: np.ndarray | None = None) -> LesionField:
     """Sample one perturbed ellipsoid's signed distance and partial-volume alpha on ``box``.
 
     ``rho^2``, ``|grad|^2`` and the partial-volume term are quadratic forms in the voxel
@@ -405,8 +409,8 @@ def single_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     surface += np.float32(1.0)
     signed = rho - surface
     signed *= ratio
-    if spec.margin_mm > 0:
-        _add_margin(signed, spec, grid.spacing)
+    if spec.margin_mm > 0:  # noise > 0 pushes the surface outward
+        signed -= margin if margin is not None else margin_noise(spec, signed.shape, grid.spacing)
     if not exact_pv:  # isotropic, orthogonal: the normal's squared components sum to 1, pv is a constant
         t = signed * np.float32(1.0 / np.sqrt(edge_var + box_var[0]))
     else:

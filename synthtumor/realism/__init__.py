@@ -10,8 +10,13 @@ One concern per module:
 * :mod:`~synthtumor.realism.classifier`: cross-validated logistic-regression AUC with a
   bootstrap CI (the classifier two-sample test);
 * :mod:`~synthtumor.realism.compare`: per-feature Wasserstein distance and KS test;
-* :mod:`~synthtumor.realism.report`: ``features.csv``, ``comparison.csv``, ``report.md``,
-  ``features.png``.
+* :mod:`~synthtumor.realism.report`: ``features.csv``, ``comparison.csv``, ``report.md`` (with the
+  features worst-matched first and the preset keys that move them), ``features.png``;
+* fitting a preset to annotated lesions (``synthtumor fit-preset``):
+  :mod:`~synthtumor.realism.lesion_measures` (principal radii, distances),
+  :mod:`~synthtumor.realism.fit_laws` (one scalar law), :mod:`~synthtumor.realism.preset_builder`
+  (laws and knobs to a preset), :mod:`~synthtumor.realism.calibrate` (simulation in the annotated
+  scans) and :mod:`~synthtumor.realism.fit` (all of it).
 
 ``synthtumor realism`` (the command `run_realism`) runs them all on two
 datasets.
@@ -27,6 +32,7 @@ from synthtumor.realism.classifier import (
     stratified_folds,
 )
 from synthtumor.realism.compare import (
+    FEATURE_PRESET_KEYS,
     MIN_LESIONS,
     FeatureComparison,
     RealismComparison,
@@ -37,6 +43,7 @@ from synthtumor.realism.compare import (
     compare_features,
     compare_lesions,
     feature_matrix,
+    worst_first,
 )
 from synthtumor.realism.edge import edge_width_mm, radial_profile, signed_distance_mm
 from synthtumor.realism.features import (
@@ -53,6 +60,7 @@ from synthtumor.realism.shape import LesionShape, lesion_shape
 
 __all__ = [
     "FEATURES",
+    "FEATURE_PRESET_KEYS",
     "FEATURE_UNITS",
     "MIN_LESIONS",
     "CaseFeatures",
@@ -83,4 +91,5 @@ __all__ = [
     "shell_contrast_hu",
     "signed_distance_mm",
     "stratified_folds",
+    "worst_first",
 ]

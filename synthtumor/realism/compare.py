@@ -30,9 +30,24 @@ from synthtumor.realism.classifier import ClassifierTest, classifier_two_sample_
 from synthtumor.realism.features import FEATURE_UNITS, FEATURES
 
 __all__ = ["MIN_LESIONS", "TooFewLesionsError", "FeatureComparison", "compare_feature", "compare_features",
+           "FEATURE_PRESET_KEYS", "worst_first",
            "feature_matrix", "SideCount", "check_lesion_counts", "RealismComparison", "compare_lesions"]
 
 MIN_LESIONS = 5
+
+#: Per feature, the generator preset keys that move it (``synthtumor fit-preset`` sets them all
+#: from annotated lesions).
+FEATURE_PRESET_KEYS: dict[str, str] = {
+    "volume_ml": "size_law, count_law (hand-written presets: size_classes_mm, counts, size_jitter)",
+    "equivalent_radius_mm": "size_law (hand-written presets: size_classes_mm, size_jitter)",
+    "sphericity": "elongation, nodules.prob, margin_mm (hand-written presets: axis_jitter, lobulation)",
+    "irregularity": "margin_mm, margin_scale_mm, nodules, lobulation, irregularity",
+    "contrast_hu": "appearance.<phase>.contrast_hu (also patterns, necrosis_hu, rim_hu)",
+    "std_hu": "appearance.<phase>.texture, texture_size_exponent (also patterns)",
+    "glcm_contrast": "appearance.<phase>.texture, texture_scale_mm",
+    "glcm_homogeneity": "appearance.<phase>.texture_scale_mm, texture",
+    "edge_width_mm": "edge_width_mm",
+}
 
 
 class TooFewLesionsError(SynthTumorError, ValueError):
@@ -90,6 +105,15 @@ def compare_feature(name: str, real: np.ndarray, synthetic: np.ndarray, unit: st
         w / spread if spread > 0 else (0.0 if w == 0 else math.inf),
         float(ks.statistic), float(ks.pvalue),
     )
+
+
+def worst_first(per_feature: Sequence[FeatureComparison]) -> list[FeatureComparison]:
+    """The features from the worst matched to the best: by KS statistic D, then by Wasserstein
+    over the pooled SD, features without values last."""
+    def key(c: FeatureComparison) -> tuple[int, float, float]:
+        d, w = c.ks_statistic, c.wasserstein_std
+        return (0 if math.isfinite(d) else 1, -d if math.isfinite(d) else 0.0, -w if math.isfinite(w) else 0.0)
+    return sorted(per_feature, key=key)
 
 
 def feature_matrix(rows: Sequence[Mapping[str, Any]], features: Sequence[str] = FEATURES) -> np.ndarray:

@@ -73,6 +73,7 @@ def fit_preset(
     name: str | None = None,
     seed: int = 0,
     rounds: int = 6,
+    lesions_per_round: int = SYNTHETIC_PER_ROUND,
     min_volume_ml: float = 0.05,
     expect_ct: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -89,6 +90,7 @@ def fit_preset(
         name: the preset's name (default ``fitted_<base>``).
         seed: seed of the calibration draws.
         rounds: calibration rounds (0: the laws as measured, no calibration).
+        lesions_per_round: synthetic lesions each round aims at (one-lesion draws per case, 2 to 12).
         min_volume_ml: lesions below this volume (mL) are not measured.
         expect_ct: refuse scans that are not CT in HU.
         progress: called with a line per step.
@@ -134,7 +136,7 @@ def fit_preset(
     if rounds > 0 and calibration:
         real_rows = [{**r, "elongation": r["radius_1_mm"] / r["radius_3_mm"] if r["radius_3_mm"] > 0 else math.nan}
                      for r in rows]
-        reps = int(min(12, max(2, math.ceil(SYNTHETIC_PER_ROUND / len(calibration)))))
+        reps = int(min(12, max(2, math.ceil(lesions_per_round / len(calibration)))))
         knobs, history = calibrate(real_rows, calibration, lambda k: build_preset(base_raw, base_cfg, laws, k, phase_key, name),
                                    start, max_rough(base_cfg), rounds=rounds, reps=reps, seed=seed,
                                    settings=settings, progress=say)

@@ -16,10 +16,11 @@ from matplotlib.figure import Figure
 
 from synthtumor.io.tables import write_csv_atomic
 from synthtumor.realism.classifier import ClassifierTest
-from synthtumor.realism.compare import FeatureComparison, RealismComparison, SideCount, feature_matrix
+from synthtumor.realism.compare import (FEATURE_PRESET_KEYS, FeatureComparison, RealismComparison, SideCount,
+                                       feature_matrix, worst_first)
 from synthtumor.realism.features import FEATURE_UNITS
 
-__all__ = ["write_csv_atomic", "format_report", "auc_line", "plot_features", "FEATURE_DEFINITIONS"]
+__all__ = ["write_csv_atomic", "format_report", "auc_line", "plot_features", "FEATURE_DEFINITIONS", "what_to_change"]
 
 FEATURE_DEFINITIONS: dict[str, str] = {
     "volume_ml": "voxel count x voxel volume",
@@ -67,6 +68,20 @@ def _table(rows: Sequence[FeatureComparison]) -> list[str]:
         lines.append(f"| {r.feature} | {r.unit} | {r.n_real} | {r.n_synthetic} | {_fmt(r.median_real)} | "
                      f"{_fmt(r.median_synthetic)} | {_fmt(r.wasserstein)} | {_fmt(r.wasserstein_std, 3)} | "
                      f"{_fmt(r.ks_statistic, 3)} | {_fmt(r.ks_pvalue, 3)} |")
+    return lines
+
+
+def what_to_change(rows: Sequence[FeatureComparison]) -> list[str]:
+    """The report's table of features, worst matched first, each with the preset keys that move it."""
+    lines = ["| rank | feature | median real | median synthetic | synthetic is | KS D | KS p | preset keys that move it |",
+             "|---:|---|---:|---:|---|---:|---:|---|"]
+    for rank, r in enumerate(worst_first(rows), 1):
+        if math.isfinite(r.median_real) and math.isfinite(r.median_synthetic) and r.median_real != r.median_synthetic:
+            side = "too high" if r.median_synthetic > r.median_real else "too low"
+        else:
+            side = "-"
+        lines.append(f"| {rank} | {r.feature} | {_fmt(r.median_real)} | {_fmt(r.median_synthetic)} | {side} | "
+                     f"{_fmt(r.ks_statistic, 3)} | {_fmt(r.ks_pvalue, 3)} | {FEATURE_PRESET_KEYS.get(r.feature, '-')} |")
     return lines
 
 
@@ -123,6 +138,12 @@ def format_report(
         *_chance_lines(t),
         f"Weights of a model fitted on all lesions (per standard deviation; + means larger values look "
         f"synthetic): {leaning}.",
+        "", "## What to change, worst-matched feature first", "",
+        "Ranked by the KS statistic D (then by Wasserstein / pooled SD). Change the preset key beside a "
+        "feature (`synthtumor generate --set KEY=VALUE`, or edit the preset), or let `synthtumor fit-preset "
+        "--real YOUR_ANNOTATED_SCANS --out mine.yaml` set them all from annotated lesions.",
+        "",
+        *what_to_change(comparison.per_feature),
         "", "## Per feature", "",
         "Over lesions with a finite value. Wasserstein: 1-D earth mover's distance in the feature's unit; "
         "W / pooled SD: the same over the standard deviation of both sides pooled (0 identical, ~1 "
