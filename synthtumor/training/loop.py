@@ -44,12 +44,19 @@ class RunLog:
         path: the CSV file.
         fields: its columns, in order.
         up_to: keep the existing rows with ``step <= up_to`` (None: start a new log).
-        enabled: False on processes other than the main one: rows are kept in memory only.
+        enabled: False on processes other than the main one: nothing is read or written, the
+            new rows are kept in memory only.
+        defaults: values for columns an older log lacks (e.g. ``{"stage": "denoiser"}``).
     """
 
-    def __init__(self, path: Path, fields: Sequence[str], *, up_to: int | None = None, enabled: bool = True) -> None:
+    def __init__(self, path: Path, fields: Sequence[str], *, up_to: int | None = None, enabled: bool = True,
+                 defaults: dict[str, Any] | None = None) -> None:
         self.path, self.fields, self.enabled = Path(path), tuple(fields), enabled
-        self.rows: list[dict[str, Any]] = read_rows(self.path, up_to) if up_to is not None else []
+        self.rows: list[dict[str, Any]] = read_rows(self.path, up_to) if (up_to is not None and enabled) else []
+        for row in self.rows:
+            for key, value in (defaults or {}).items():
+                if not row.get(key):
+                    row[key] = value
         self._handle = None
         if enabled:
             buffer = io.StringIO()

@@ -27,7 +27,6 @@ import torch
 from accelerate import Accelerator
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from monai.networks.nets import AutoencoderKL
-from tqdm import tqdm
 
 from synthtumor.generators.diffusion.batches import optimizer_step, seed_of, seeded_init, training_batch
 from synthtumor.generators.diffusion.checkpoint import (
@@ -39,7 +38,9 @@ from synthtumor.generators.diffusion.checkpoint import (
 from synthtumor.generators.diffusion.config import DiffusionConfig
 from synthtumor.generators.diffusion.data import LesionCubes
 from synthtumor.generators.diffusion.latent import build_autoencoder
-from synthtumor.generators.diffusion.runlog import write_log
+from synthtumor.generators.diffusion.runlog import open_log, plot_log
+from synthtumor.training.checkpoints import load_optimizer_state
+from synthtumor.training.loop import run_loop
 
 __all__ = ["kl_divergence", "autoencoder_loss", "reconstruction_l1", "train_autoencoder"]
 
@@ -100,8 +101,7 @@ def _eps(shape: tuple[int, ...], *parts: int) -> torch.Tensor:
 
 
 def train_autoencoder(accelerator: Accelerator, train: LesionCubes, val: LesionCubes, config: DiffusionConfig,
-                      run_dir: Path, *, folder: Path | None, rows: list[dict[str, Any]], elapsed: float,
-                      quiet: bool = False) -> tuple[AutoencoderKL, float]:
+                      run_dir: Path, *, folder: Path | None, elapsed: float, quiet: bool = False) -> tuple[AutoencoderKL, float]:
     """Run (or finish) stage 1 up to step ``A = latent.autoencoder_steps``.
 
     Args:
@@ -111,7 +111,7 @@ def train_autoencoder(accelerator: Accelerator, train: LesionCubes, val: LesionC
         run_dir: the run folder; checkpoints go to ``run_dir/checkpoints`` with ``"stage":
             "autoencoder"`` every ``train.checkpoint_every`` steps and at step ``A``.
         folder: an autoencoder-stage checkpoint to resume from, or None (from scratch).
-        rows: the log so far; a row per step is appended (``stage`` ``autoencoder``).
+        The run's ``log.csv`` gets a row per step (``stage`` ``autoencoder``).
         elapsed: training seconds so far.
         quiet: no progress bar.
 
@@ -128,7 +128,7 @@ def train_autoencoder(accelerator: Accelerator, train: LesionCubes, val: LesionC
     if folder is not None:
         state = checkpoint_state(folder)
         wrapped.autoencoder.load_state_dict(load_checkpoint_file(folder, "autoencoder"))
-        opt_state = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
+        opt_state = load_optimizer_state(folder)
         optimizer.load_state_dict(opt_state["optimizer"])
         lr_schedule.load_state_dict(opt_state["lr_scheduler"])
         step, elapsed = int(state["step"]), float(state.get("elapsed_s", elapsed))
@@ -138,45 +138,43 @@ def train_autoencoder(accelerator: Accelerator, train: LesionCubes, val: LesionC
     grid = config.data.cube_voxels // lc.downsampling
     eps_shape = (tc.batch_size, lc.latent_channels, grid, grid, grid)
 
-    def checkpoint() -> None:
-        if not main:
-            return
-        save_checkpoint(run_dir, step, None, None,
-                        {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_schedule.state_dict()},
-                        {"stage": "autoencoder", "autoencoder_steps": total_steps, "device": device.type,
-                         "mixed_precision": accelerator.mixed_precision, "elapsed_s": round(elapsed, 3),
-                         "train_cubes": len(train), "val_cubes": len(val)},
-                        extra={"autoencoder": net.state_dict()})
-        prune_checkpoints(run_dir, tc.keep_checkpoints)
-        write_log(run_dir, rows)
+    clock = {"elapsed": elapsed}
 
-    bar = tqdm(total=total_steps, initial=step, desc="autoencoder", unit="step", disable=quiet or not main)
-    model.train()
-    while step < total_steps:
+    def one_step(number: int) -> dict[str, Any]:
         start = time.perf_counter()
         loss_sum = 0.0
         for micro in range(tc.gradient_accumulation_steps):
-            rng = np.random.default_rng([tc.seed, step, micro, rank])
+            rng = np.random.default_rng([tc.seed, number - 1, micro, rank])
             target, _, _ = training_batch(train, tc.batch_size, rng, config.data.flip_augment)
-            eps = _eps(eps_shape, tc.seed, step, micro, rank)
+            eps = _eps(eps_shape, tc.seed, number - 1, micro, rank)
             with accelerator.accumulate(model):
                 with accelerator.autocast():
                     loss, _ = autoencoder_loss(model, target.to(device), eps.to(device), lc.kl_weight)
                 optimizer_step(accelerator, model, loss, optimizer, lr_schedule, tc.max_grad_norm)
             loss_sum += float(loss.detach()) / tc.gradient_accumulation_steps
-        step += 1
-        elapsed += time.perf_counter() - start
-        row = {"step": step, "stage": "autoencoder", "loss": round(loss_sum, 6),
-               "lr": f"{lr_schedule.get_last_lr()[0]:.3e}", "val_loss": "", "elapsed_s": round(elapsed, 2)}
-        if len(val) and (step % tc.val_every == 0 or step == total_steps):
+        clock["elapsed"] += time.perf_counter() - start
+        row = {"step": number, "stage": "autoencoder", "loss": round(loss_sum, 6),
+               "lr": f"{lr_schedule.get_last_lr()[0]:.3e}", "val_loss": "", "elapsed_s": round(clock["elapsed"], 2)}
+        if len(val) and (number % tc.val_every == 0 or number == total_steps):
             model.eval()
             row["val_loss"] = round(reconstruction_l1(net, val, tc.batch_size, device), 6)
             model.train()
-        rows.append(row)
-        bar.update()
-        bar.set_postfix(loss=f"{loss_sum:.4f}")
-        if step % tc.checkpoint_every == 0 or step == total_steps:
-            checkpoint()
-    bar.close()
+        return row
+
+    def save(number: int) -> None:
+        save_checkpoint(run_dir, number, None, None,
+                        {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_schedule.state_dict()},
+                        {"stage": "autoencoder", "autoencoder_steps": total_steps, "device": device.type,
+                         "mixed_precision": accelerator.mixed_precision, "elapsed_s": round(clock["elapsed"], 3),
+                         "train_cubes": len(train), "val_cubes": len(val)},
+                        extra={"autoencoder": net.state_dict()})
+        prune_checkpoints(run_dir, tc.keep_checkpoints)
+        plot_log(run_dir, log.rows)
+
+    model.train()
+    log = open_log(run_dir, step, main)
+    run_loop(accelerator, start=step, end=total_steps, step_fn=one_step, log=log, checkpoint_every=tc.checkpoint_every,
+             save=save, desc="autoencoder", quiet=quiet)
     accelerator.wait_for_everyone()
+    elapsed = clock["elapsed"]
     return net, elapsed

@@ -18,24 +18,25 @@ and ``optimizer.pt`` only; a ``denoiser`` checkpoint holds the files above plus
 ``autoencoder.safetensors`` (the frozen first stage, so each checkpoint is complete on its own)
 and records ``autoencoder_steps`` and the latent ``scale_factor``.
 
-A checkpoint folder is written under a temporary name and renamed into place, then
-``latest.json`` is replaced, so an interrupted run resumes from the last complete checkpoint.
+The checkpoint format is the one of every synthtumor training loop
+(:mod:`synthtumor.training.checkpoints`): a folder written under a temporary name and renamed
+into place, then ``latest.json`` replaced, so an interrupted run resumes from the last complete
+checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
-
 from synthtumor.errors import CaseFileError, ConfigError
 from synthtumor.generators.diffusion.config import DiffusionConfig
 from synthtumor.io.case_io import write_json_atomic
+from synthtumor.training import checkpoints
+from synthtumor.training.checkpoints import load_checkpoint_file, load_optimizer_state
 
 __all__ = [
     "RUN_FORMAT", "write_run_config", "read_run_config", "latest_checkpoint", "save_checkpoint",
@@ -43,12 +44,6 @@ __all__ = [
 ]
 
 RUN_FORMAT = "synthtumor-diffusion/1"
-_LATEST = "latest.json"
-
-
-def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous().clone()
-            for k, v in state.items()}
 
 
 def write_run_config(run_dir: Path, config: DiffusionConfig, data: dict[str, Any] | None = None) -> Path:
@@ -85,17 +80,14 @@ def read_run_config(run_dir: str | os.PathLike) -> tuple[DiffusionConfig, dict[s
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     """The folder of the run's last complete checkpoint, or None."""
-    path = Path(run_dir) / "checkpoints" / _LATEST
-    if not path.is_file():
-        return None
-    folder = path.parent / json.loads(path.read_text())["path"]
-    return folder if (folder / "state.json").is_file() else None
+    return checkpoints.latest_checkpoint(Path(run_dir) / "checkpoints")
 
 
 def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module | None, ema_state: dict[str, torch.Tensor] | None,
                     optimizer_state: dict[str, Any], state: dict[str, Any], *,
                     extra: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
-    """Write one checkpoint (see module docstring) and point ``latest.json`` at it.
+    """Write one checkpoint of a diffusion run (see module docstring) in the format of
+    :mod:`synthtumor.training.checkpoints`.
 
     Args:
         run_dir: the run folder.
@@ -106,63 +98,27 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module | None, ema
         state: written to ``state.json`` (with ``step``).
         extra: more weights, ``{"autoencoder": state_dict}`` -> ``autoencoder.safetensors``.
     """
-    root = run_dir / "checkpoints"
-    name = f"step_{step:07d}"
-    tmp = root / f".{name}.tmp{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    files = dict(extra or {})
+    weights = dict(extra or {})
     if model is not None:
-        files["model"] = model.state_dict()
+        weights["model"] = model.state_dict()
     if ema_state is not None:
-        files["ema"] = ema_state
-    for stem, weights in files.items():
-        save_file(_tensors(weights), str(tmp / f"{stem}.safetensors"))
-    torch.save(optimizer_state, tmp / "optimizer.pt")
-    write_json_atomic({"step": step, **state}, tmp / "state.json")
-    final = root / name
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    write_json_atomic({"step": step, "path": name}, root / _LATEST)
-    return final
+        weights["ema"] = ema_state
+    return checkpoints.save_checkpoint(Path(run_dir) / "checkpoints", step, weights, optimizer_state, state)
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoints (never the latest)."""
-    latest = latest_checkpoint(run_dir)
-    folders = sorted(p for p in (run_dir / "checkpoints").glob("step_*") if p.is_dir())
-    for folder in folders[:-keep] if keep > 0 else []:
-        if folder != latest:
-            shutil.rmtree(folder, ignore_errors=True)
+    checkpoints.prune_checkpoints(Path(run_dir) / "checkpoints", keep)
 
 
 def checkpoint_state(folder: Path) -> dict[str, Any]:
     """``state.json`` of a checkpoint folder (``stage`` defaults to ``denoiser``)."""
-    return {"stage": "denoiser", **json.loads((Path(folder) / "state.json").read_text())}
-
-
-def load_checkpoint_file(folder: Path, name: str) -> dict[str, torch.Tensor]:
-    """The weights ``folder/<name>.safetensors`` (on the CPU).
-
-    Raises:
-        CaseFileError: the file is missing, or cut short or corrupt (safetensors cannot read it).
-    """
-    path = Path(folder) / f"{name}.safetensors"
-    if not path.is_file():
-        raise CaseFileError(f"checkpoint {folder} has no {path.name}.",
-                            fix="resume training (train-diffusion --resume) so a complete checkpoint is written.")
-    try:
-        return load_file(str(path))
-    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError) on a damaged file
-        raise CaseFileError(f"checkpoint file {path} is damaged or cut short ({' '.join(str(exc).split())}).",
-                            fix="delete that checkpoint folder so the previous one is used, or train again.") from None
+    return {"stage": "denoiser", **checkpoints.checkpoint_state(folder)}
 
 
 def load_checkpoint_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """(model weights, EMA weights, optimizer/LR state, state.json) of a denoiser checkpoint folder."""
-    optimizer = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
+    optimizer = load_optimizer_state(folder)
     return load_checkpoint_file(folder, "model"), load_checkpoint_file(folder, "ema"), optimizer, checkpoint_state(folder)
 
 

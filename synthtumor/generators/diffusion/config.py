@@ -115,7 +115,7 @@ class DiffusionConfig:
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read diffusion config {path}: {exc}.") from exc
         return cls.from_dict(_merge(data, overrides))
 

@@ -1,4 +1,5 @@
-"""The training log of a diffusion run: ``RUN/log.csv`` and its plot ``RUN/loss_curve.png``.
+"""The training log of a diffusion run: ``RUN/log.csv`` (a :class:`~synthtumor.training.loop.RunLog`,
+written step by step) and its plot ``RUN/loss_curve.png`` (redrawn at every checkpoint).
 
 One row per optimizer step: ``step`` (numbered on through both stages in latent mode),
 ``stage`` (``autoencoder`` or ``denoiser``), ``loss`` (the step's training loss: the
@@ -9,38 +10,27 @@ reconstruction error on [-1, 1] cubes) and ``elapsed_s`` (training seconds so fa
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthtumor.io.case_io import write_text_atomic
+from synthtumor.training.loop import RunLog
 
-__all__ = ["LOG_FIELDS", "read_log", "write_log"]
+__all__ = ["LOG_FIELDS", "open_log", "plot_log"]
 
 LOG_FIELDS = ("step", "stage", "loss", "lr", "val_loss", "elapsed_s")
 _YLABEL = {"denoiser": "weighted MSE", "autoencoder": "L1 + KL"}
 
 
-def read_log(run_dir: Path, up_to: int) -> list[dict[str, Any]]:
-    """The rows of ``run_dir/log.csv`` up to step ``up_to`` (a log without ``stage`` is a denoiser's)."""
-    path = run_dir / "log.csv"
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return [dict(r, step=int(r["step"]), stage=r.get("stage") or "denoiser")
-                for r in csv.DictReader(f) if int(r["step"]) <= up_to]
+def open_log(run_dir: Path, up_to: int, main: bool) -> RunLog:
+    """The run's log, keeping its rows up to step ``up_to`` (a row without ``stage`` is a
+    denoiser's, as logs before latent mode wrote them); written by the main process only."""
+    return RunLog(run_dir / "log.csv", LOG_FIELDS, up_to=up_to, enabled=main, defaults={"stage": "denoiser"})
 
 
-def write_log(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    """Write ``log.csv`` and ``loss_curve.png`` (one panel per stage), both through temporary names."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(buffer.getvalue(), run_dir / "log.csv")
+def plot_log(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``loss_curve.png`` (one panel per stage) through a temporary name."""
     if not rows:
         return
     import matplotlib

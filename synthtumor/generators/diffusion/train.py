@@ -38,7 +38,6 @@ from accelerate import Accelerator
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
-from tqdm import tqdm
 
 from synthtumor.errors import ConfigError
 from synthtumor.generators.diffusion.autoencoder import train_autoencoder
@@ -70,7 +69,8 @@ from synthtumor.generators.diffusion.model import (
     model_input,
     train_scheduler,
 )
-from synthtumor.generators.diffusion.runlog import read_log, write_log
+from synthtumor.generators.diffusion.runlog import open_log, plot_log
+from synthtumor.training.loop import run_loop
 
 __all__ = ["diffusion_loss", "training_batch", "train_diffusion", "seed_of"]
 
@@ -133,8 +133,7 @@ def _validation_loss(model: torch.nn.Module, scheduler: DDPMScheduler, val: Lesi
 
 
 def _first_stage(accelerator: Accelerator, train: LesionCubes, val: LesionCubes, config: DiffusionConfig,
-                 run_dir: Path, folder: Path | None, state: dict[str, Any] | None, rows: list[dict[str, Any]],
-                 elapsed: float, quiet: bool) -> tuple[LatentCodec, float, Path | None]:
+                 run_dir: Path, folder: Path | None, state: dict[str, Any] | None, elapsed: float, quiet: bool) -> tuple[LatentCodec, float, Path | None]:
     """Latent mode: the frozen autoencoder with its scale (trained or finished now, or read from a
     denoiser checkpoint), training seconds so far, and the denoiser checkpoint to resume (or None)."""
     tc, device = config.train, accelerator.device
@@ -142,7 +141,7 @@ def _first_stage(accelerator: Accelerator, train: LesionCubes, val: LesionCubes,
         autoencoder = build_autoencoder(config)
         autoencoder.load_state_dict(load_checkpoint_file(folder, "autoencoder"))
         return LatentCodec.frozen(autoencoder.to(device), state["scale_factor"], config), elapsed, folder
-    autoencoder, elapsed = train_autoencoder(accelerator, train, val, config, run_dir, folder=folder, rows=rows,
+    autoencoder, elapsed = train_autoencoder(accelerator, train, val, config, run_dir, folder=folder,
                                              elapsed=elapsed, quiet=quiet)
     offset = config.latent.autoencoder_steps
     rng = np.random.default_rng([tc.seed, offset, _SCALE_TAG])  # rank-independent: every process agrees
@@ -190,12 +189,10 @@ def train_diffusion(train: LesionCubes, val: LesionCubes, config: DiffusionConfi
     offset = config.latent.autoencoder_steps if config.mode == "latent" else 0
     if accelerator.is_main_process:
         write_run_config(run_dir, config, data_summary)
-    rows = read_log(run_dir, int(state["step"])) if state is not None else []
     elapsed = float(state.get("elapsed_s", 0.0)) if state is not None else 0.0
     codec = None
     if config.mode == "latent":
-        codec, elapsed, folder = _first_stage(accelerator, train, val, config, run_dir, folder, state, rows,
-                                              elapsed, quiet)
+        codec, elapsed, folder = _first_stage(accelerator, train, val, config, run_dir, folder, state, elapsed, quiet)
     scheduler = train_scheduler(config)
     with seeded_init(seed_of(tc.seed, 0x1417)):
         model = build_unet(config)
@@ -218,34 +215,17 @@ def train_diffusion(train: LesionCubes, val: LesionCubes, config: DiffusionConfi
     end = offset + tc.max_steps
     latent_state = {} if codec is None else {"autoencoder_steps": offset, "scale_factor": codec.scale_factor}
 
-    def checkpoint() -> None:
-        if not main:
-            return
-        ema_state = dict(net.state_dict())
-        for (name, _), shadow in zip(net.named_parameters(), ema.shadow_params):
-            ema_state[name] = shadow
-        ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
-        save_checkpoint(run_dir, step, net, ema_state,
-                        {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_schedule.state_dict()},
-                        {"stage": "denoiser", **latent_state, "ema": ema_scalars, "device": device.type,
-                         "mixed_precision": accelerator.mixed_precision, "elapsed_s": round(elapsed, 3),
-                         "train_cubes": len(train), "val_cubes": len(val)},
-                        extra=None if codec is None else {"autoencoder": codec.autoencoder.state_dict()})
-        prune_checkpoints(run_dir, tc.keep_checkpoints)
-        write_log(run_dir, rows)
+    clock = {"elapsed": elapsed}
 
-    bar = tqdm(total=tc.max_steps, initial=step - offset, desc="train-diffusion", unit="step",
-               disable=quiet or not main)
-    model.train()
-    while step < end:
+    def one_step(number: int) -> dict[str, Any]:
         start = time.perf_counter()
         total = 0.0
         for micro in range(tc.gradient_accumulation_steps):
-            rng = np.random.default_rng([tc.seed, step, micro, rank])
+            rng = np.random.default_rng([tc.seed, number - 1, micro, rank])
             target, mask, labels = training_batch(train, tc.batch_size, rng, config.data.flip_augment)
             x0, context, m = _inputs(codec, target.to(device), mask.to(device))
             noise, timesteps = noise_and_timesteps(tuple(x0.shape), config.schedule.num_train_timesteps,
-                                                   seed_of(tc.seed, step, micro, rank))
+                                                   seed_of(tc.seed, number - 1, micro, rank))
             with accelerator.accumulate(model):
                 with accelerator.autocast():
                     loss = diffusion_loss(model, scheduler, x0, m, labels.to(device) if conditioned else None,
@@ -253,22 +233,35 @@ def train_diffusion(train: LesionCubes, val: LesionCubes, config: DiffusionConfi
                 optimizer_step(accelerator, model, loss, optimizer, lr_schedule, tc.max_grad_norm)
             total += float(loss.detach()) / tc.gradient_accumulation_steps
         ema.step(net.parameters())
-        step += 1
-        elapsed += time.perf_counter() - start
-        row = {"step": step, "stage": "denoiser", "loss": round(total, 6), "lr": f"{lr_schedule.get_last_lr()[0]:.3e}",
-               "val_loss": "", "elapsed_s": round(elapsed, 2)}
-        if len(val) and ((step - offset) % tc.val_every == 0 or step == end):
+        clock["elapsed"] += time.perf_counter() - start
+        row = {"step": number, "stage": "denoiser", "loss": round(total, 6),
+               "lr": f"{lr_schedule.get_last_lr()[0]:.3e}", "val_loss": "", "elapsed_s": round(clock["elapsed"], 2)}
+        if len(val) and ((number - offset) % tc.val_every == 0 or number == end):
             model.eval()
             ema.store(net.parameters())
             ema.copy_to(net.parameters())
             row["val_loss"] = round(_validation_loss(net, scheduler, val, config, device, conditioned, codec), 6)
             ema.restore(net.parameters())
             model.train()
-        rows.append(row)
-        bar.update()
-        bar.set_postfix(loss=f"{total:.4f}")
-        if (step - offset) % tc.checkpoint_every == 0 or step == end:
-            checkpoint()
-    bar.close()
+        return row
+
+    def save(number: int) -> None:
+        ema_state = dict(net.state_dict())
+        for (name, _), shadow in zip(net.named_parameters(), ema.shadow_params):
+            ema_state[name] = shadow
+        ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
+        save_checkpoint(run_dir, number, net, ema_state,
+                        {"optimizer": optimizer.state_dict(), "lr_scheduler": lr_schedule.state_dict()},
+                        {"stage": "denoiser", **latent_state, "ema": ema_scalars, "device": device.type,
+                         "mixed_precision": accelerator.mixed_precision, "elapsed_s": round(clock["elapsed"], 3),
+                         "train_cubes": len(train), "val_cubes": len(val)},
+                        extra=None if codec is None else {"autoencoder": codec.autoencoder.state_dict()})
+        prune_checkpoints(run_dir, tc.keep_checkpoints)
+        plot_log(run_dir, log.rows)
+
+    model.train()
+    log = open_log(run_dir, step, main)
+    run_loop(accelerator, start=step, end=end, step_fn=one_step, log=log, checkpoint_every=tc.checkpoint_every,
+             save=save, desc="train-diffusion", quiet=quiet, first_step=offset)
     accelerator.wait_for_everyone()
     return run_dir

@@ -102,6 +102,11 @@ def test_resume_continues_exactly_where_it_stopped(dataset, tmp_path):
         b = load_file(str(interrupted / "checkpoints" / "step_0000004" / name))
         for key in a:
             torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=1e-5)
+    # the same loss curve: the resumed log drops nothing, repeats no step and matches step by step
+    curves = [[(r["step"], float(r["loss"])) for r in csv.DictReader((run / "log.csv").open())]
+              for run in (straight, interrupted)]
+    assert [s for s, _ in curves[1]] == [str(s) for s in range(1, TINY.train.max_steps + 1)]
+    np.testing.assert_allclose([v for _, v in curves[0]], [v for _, v in curves[1]], rtol=1e-4)
 
 
 def test_a_truncated_checkpoint_is_one_line_not_a_traceback(dataset, tmp_path):
