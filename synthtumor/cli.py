@@ -430,8 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with command_environment(getattr(args, "out", None), getattr(args, "spacing_range", None)):
             return _COMMANDS[args.command](args)
-    except SynthTumorError as exc:
-        print(f"synthtumor {args.command}: error: {exc}", file=sys.stderr)
+    except SynthTumorError as exc:  # one line, whatever the message holds (a YAML parser's report has several)
+        print(f"synthtumor {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as exc:  # the file system refused: permissions, a full disk, a path that is a file
         print(f"synthtumor {args.command}: error: {exc}. Fix: check the path, its permissions and the free "

@@ -299,7 +299,7 @@ def load_preset_dict(name: str) -> dict[str, Any]:
             raise ConfigError(f"unknown generator preset {name!r}.", fix=f"use one of {list_presets()} or a YAML path.")
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:  # a binary file too: one line, not a traceback
         raise ConfigError(f"preset {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"preset {path} must hold a mapping.")
@@ -315,6 +315,9 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key not in _REPLACED_WHOLE:
             out[key] = _deep_merge(out[key], value)
+        elif isinstance(out.get(key), dict) and key not in _REPLACED_WHOLE and not isinstance(value, Mapping):
+            raise ConfigError(f"{key!r} is a section of the preset ({', '.join(sorted(out[key]))}), not a value; "
+                              f"got {value!r}.", fix=f"set one of its keys, e.g. --set {key}.{next(iter(out[key]), 'key')}=...")
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -81,6 +81,6 @@ def check_output_free(out: str | os.PathLike, command: str, owns: Callable[[Path
         return
     entries = _entries(path)
     if entries and not owns(path):
-        raise ConfigError(f"--out {out} already holds files that are not a {command} run ({_shown(entries)}); "
-                          "writing there would mix the new outputs with them or replace them.",
+        raise ConfigError(f"--out {out} already holds files that `synthtumor {command}` did not write "
+                          f"({_shown(entries)}); writing there would mix the new outputs with them or replace them.",
                           fix="choose a new or empty folder, or pass --overwrite to write over them.")

@@ -75,7 +75,7 @@ def check_spacing(spacing: tuple[float, ...] | np.ndarray, case: str | None) -> 
         shown = " x ".join(f"{v:.4g}" for v in sizes)
         raise InvalidCaseError(
             f"voxel spacing {shown} mm lies outside the plausible {lo:g}-{hi:g} mm of a CT scan "
-            "(a broken header, or spacing written in m or cm?); lesions would be drawn at the wrong size.",
+            "(a broken header, or spacing written in m or cm?); every size in mm would be wrong.",
             case=case,
             fix="repair the header's voxel size (pixdim / affine), or pass --spacing-range MIN MAX if it is real.",
         )

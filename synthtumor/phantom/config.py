@@ -168,9 +168,9 @@ class PhantomConfig:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as err:
+        except (OSError, UnicodeDecodeError) as err:  # a binary file too: one line, not a traceback
             raise ConfigError(
-                f"cannot read the phantom config {str(path)!r}: {err.strerror or err}.",
+                f"cannot read the phantom config {str(path)!r}: {getattr(err, 'strerror', None) or err}.",
                 fix="check the path.",
             ) from None
         try:
