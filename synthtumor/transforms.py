@@ -44,12 +44,11 @@ from synthtumor.case import Case, Phase
 from synthtumor.errors import ConfigError, InvalidCaseError
 from synthtumor.generators.base import LesionGenerator, NoRoomError
 from synthtumor.io.case_io import check_not_normalised
-from synthtumor.io.labelmap import LabelMap, LabelMasks, resolve_label_map
+from synthtumor.io.labelmap import DEFAULT_LABEL_MAP, LabelMap, LabelMasks, resolve_label_map
 
 __all__ = ["ApplyLabelMapd", "PrepareLesionSynthesisd", "RandLesionSynthesisd", "RandLesionCropd", "PREPARED_KEY"]
 
 PREPARED_KEY = "lesion_synthesis"
-_DEFAULT_MAP = LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
 _MAX_SEED = 2**31 - 1
 
 
@@ -120,7 +119,7 @@ class ApplyLabelMapd(MapTransform):
     def __init__(self, keys: KeysCollection = "label", label_map: LabelMap | str | None = None,
                  allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.label_map = resolve_label_map(label_map) or _DEFAULT_MAP
+        self.label_map = resolve_label_map(label_map) or DEFAULT_LABEL_MAP
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -165,7 +164,7 @@ class PrepareLesionSynthesisd(MapTransform):
         super().__init__(keys, allow_missing_keys)
         if len(self.keys) != 2:
             raise ConfigError(f"keys must be (image key, label key), got {self.keys}.")
-        self.label_map = resolve_label_map(label_map) or _DEFAULT_MAP
+        self.label_map = resolve_label_map(label_map) or DEFAULT_LABEL_MAP
         if not relabel and (self.label_map.organ, self.label_map.tumor) != ((1,), (2,)):
             raise ConfigError(
                 "relabel=False needs labels already 0 background, 1 organ, 2 tumour.",

@@ -32,13 +32,12 @@ from synthtumor.case import Case, Phase
 from synthtumor.errors import ConfigError, InvalidCaseError
 from synthtumor.generators.base import LesionGenerator, NoRoomError
 from synthtumor.io.case_io import check_not_normalised
-from synthtumor.io.labelmap import LabelMap, resolve_label_map
+from synthtumor.io.labelmap import DEFAULT_LABEL_MAP, LabelMap, resolve_label_map
 from synthtumor.lesions.render import render_lesions
 from synthtumor.lesions.spec import TumorSpec
 
 __all__ = ["RandomLesionSynthesis", "LesionSynthesis"]
 
-_DEFAULT_MAP = LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
 
 
 def _pick(subject: tio.Subject, key: str | None, kind: type) -> str:
@@ -59,7 +58,7 @@ class _SubjectCases:
     def __init__(self, image_key: str | None, label_key: str | None, label_map: LabelMap | str | None,
                  phase: Phase | str, cache_size: int) -> None:
         self.image_key, self.label_key = image_key, label_key
-        self.label_map = resolve_label_map(label_map) or _DEFAULT_MAP
+        self.label_map = resolve_label_map(label_map) or DEFAULT_LABEL_MAP
         self.phase = Phase.parse(phase)
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str, int], Prepared] = OrderedDict()

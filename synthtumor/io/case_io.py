@@ -17,7 +17,7 @@ import numpy as np
 
 from synthtumor.case import Case, Phase, SourceGeometry
 from synthtumor.errors import CaseFileError, InvalidCaseError
-from synthtumor.io.labelmap import LabelMap, resolve_label_map
+from synthtumor.io.labelmap import DEFAULT_LABEL_MAP, LabelMap, resolve_label_map
 from synthtumor.io.scan_checks import (
     check_ct_intensities,
     check_not_normalised,
@@ -54,7 +54,6 @@ CASE_FILES = {
 }
 
 #: Default label map for a bare image/label pair: Decathlon Task03 / LiTS (1 organ, 2 tumour).
-DEFAULT_LABEL_MAP = LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
 
 
 def is_dicom_folder(path: str | os.PathLike) -> bool:

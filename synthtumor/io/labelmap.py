@@ -30,7 +30,7 @@ import yaml
 from synthtumor.config_paths import config_dir
 from synthtumor.errors import LabelMapError
 
-__all__ = ["LabelMap", "LabelMasks", "resolve_label_map"]
+__all__ = ["LabelMap", "LabelMasks", "resolve_label_map", "DEFAULT_LABEL_MAP"]
 
 _ROLES = ("organ", "vessels", "tumor", "avoid")
 _OTHERS = ("error", "background")
@@ -145,7 +145,7 @@ class LabelMap:
             raise LabelMapError(f"label map file not found: {path}.", fix="check the path.")
         try:
             data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:  # a binary file too: one line
             raise LabelMapError(f"label map {path} is not valid YAML: {exc}") from exc
         return cls.from_dict(data or {}, name=path.stem)
 
@@ -336,6 +336,11 @@ def _as_entry(value: Any, table: Mapping[str, int]) -> int | str:
         name = _as_name(value)
         return table.get(name, name)
     return _as_label_value(value)
+
+
+#: The roles of label values where nothing says otherwise: 1 organ, 2 tumour (Decathlon Task03,
+#: LiTS and synthtumor's own outputs). The one definition; every reader imports it.
+DEFAULT_LABEL_MAP = LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
 
 
 def resolve_label_map(spec: LabelMap | Mapping[str, Any] | str | os.PathLike | None) -> LabelMap | None:

@@ -16,13 +16,13 @@ from typing import Any
 
 from synthtumor.errors import DatasetLayoutError
 from synthtumor.io.case_ref import CaseRef, Dataset
-from synthtumor.io.labelmap import LabelMap
+from synthtumor.io.labelmap import DEFAULT_LABEL_MAP, LabelMap
 from synthtumor.io.structure_files import structure_files
 
 __all__ = ["monai_items", "DEFAULT_ITEMS_MAP"]
 
 #: The label map of items whose cases carry no map of their own (1 organ, 2 tumour).
-DEFAULT_ITEMS_MAP = LabelMap(organ=(1,), tumor=(2,), name="decathlon_liver")
+DEFAULT_ITEMS_MAP = DEFAULT_LABEL_MAP  # kept for imports of the old name
 _ROLES = ("organ", "vessels", "tumor", "avoid")
 
 

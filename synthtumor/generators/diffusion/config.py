@@ -36,18 +36,18 @@ from synthtumor.generators.diffusion.sections import (
     ModelConfig,
     SampleConfig,
     ScheduleConfig,
-    TrainConfig,
+    DiffusionTrainConfig,
     choice,
     fail,
 )
 
 __all__ = [
-    "CONDITIONS", "DataConfig", "ModelConfig", "ScheduleConfig", "TrainConfig", "SampleConfig",
+    "CONDITIONS", "DataConfig", "ModelConfig", "ScheduleConfig", "DiffusionTrainConfig", "SampleConfig",
     "LatentConfig", "DiffusionConfig", "list_diffusion_presets", "load_diffusion_config",
 ]
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "schedule": ScheduleConfig,
-             "train": TrainConfig, "sample": SampleConfig, "latent": LatentConfig}
+             "train": DiffusionTrainConfig, "sample": SampleConfig, "latent": LatentConfig}
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class DiffusionConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     latent: LatentConfig | None = None
 

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from synthtumor.errors import ConfigError
 
-__all__ = ["CONDITIONS", "DataConfig", "ModelConfig", "ScheduleConfig", "TrainConfig", "SampleConfig",
+__all__ = ["CONDITIONS", "DataConfig", "ModelConfig", "ScheduleConfig", "DiffusionTrainConfig", "SampleConfig",
            "LatentConfig", "choice", "fail"]
 
 #: What a model may be conditioned on (class labels); see ``model.class_index``.
@@ -184,7 +184,7 @@ class ScheduleConfig(_Section):
 
 
 @dataclass(frozen=True)
-class TrainConfig(_Section):
+class DiffusionTrainConfig(_Section):
     """Training: ``batch_size`` (cubes per micro-batch), ``max_steps`` (optimizer steps),
     ``learning_rate`` and ``weight_decay`` (AdamW), ``warmup_steps`` (linear warm-up, then
     cosine decay to 0), ``gradient_accumulation_steps``, ``mask_weight`` (loss weight inside the
