@@ -44,6 +44,7 @@ from synthtumor.io.nifti import is_nifti
 from synthtumor.io.structure_layouts import find_structure_cases, structure_refs
 
 __all__ = ["CaseRef", "Dataset", "load_dataset", "load_pair", "open_input", "input_paths", "detect_layout",
+           "dataset_class_names", "visible",
            "LAYOUTS", "LAYOUT_DESCRIPTIONS"]
 
 #: What each layout is, as ``synthtumor info`` says it.
@@ -73,9 +74,29 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _visible(path: Path) -> bool:
-    # Decathlon archives unpacked on macOS carry '._name.nii.gz' resource forks.
+def visible(path: Path) -> bool:
+    """False for hidden files: Decathlon archives unpacked on macOS carry '._name.nii.gz' forks."""
     return not path.name.startswith(".")
+
+
+def dataset_class_names(root: Path) -> dict[int, str]:
+    """Label value -> class name from ``root/dataset.json``: Decathlon's ``{"1": "liver"}`` or
+    nnU-Net v2's ``{"liver": 1}`` (its region lists, which overlap the plain classes, skipped);
+    empty without a ``dataset.json``.
+
+    Raises:
+        DatasetLayoutError: the file is not readable JSON.
+    """
+    meta = root / "dataset.json"
+    if not meta.is_file():
+        return {}
+    names: dict[int, str] = {}
+    for key, value in (_read_json(meta).get("labels") or {}).items():
+        if str(key).isdigit():
+            names[int(key)] = str(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            names[value] = str(key)
+    return names
 
 
 def detect_layout(root: Path) -> str:
@@ -128,7 +149,7 @@ def _cases_refs(root: Path, label_map: LabelMap | None) -> list[CaseRef]:
     index = root / "dataset.json"
     written_by_us = index.is_file() and _read_json(index).get("format") == "synthtumor-cases"
     refs = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and visible(p)):
         image = folder / CASE_FILES["image"]
         meta_path = folder / CASE_FILES["meta"]
         if not image.is_file() or (written_by_us and not meta_path.is_file()):
@@ -165,7 +186,7 @@ def _with_dataset_names(label_map: LabelMap, names: dict[int, str], root: Path) 
 
 def _decathlon_refs(root: Path, label_map: LabelMap | None) -> list[CaseRef]:
     data = _read_json(root / "dataset.json")
-    names = {int(k): str(v) for k, v in (data.get("labels") or {}).items()}
+    names = dataset_class_names(root)
     if label_map is not None:
         label_map = _with_dataset_names(label_map, names, root)
     lm = label_map or LabelMap.from_names(names, name=f"{root.name}/dataset.json")
@@ -183,17 +204,13 @@ def _nnunet_refs(root: Path, label_map: LabelMap | None) -> list[CaseRef]:
     meta = root / "dataset.json"
     data = _read_json(meta) if meta.is_file() else {}
     ending = str(data.get("file_ending", ".nii.gz"))
-    names: dict[int, str] = {}
-    for name, value in (data.get("labels") or {}).items():
-        if isinstance(value, list):
-            continue  # region-based training labels overlap the plain classes
-        names[int(value)] = str(name)
+    names = dataset_class_names(root)
     if label_map is not None:
         label_map = _with_dataset_names(label_map, names, root)
     lm = label_map or (LabelMap.from_names(names, name=f"{root.name}/dataset.json") if names else None)
     refs = []
     for image in sorted((root / "imagesTr").glob(f"*_0000{ending}")):
-        if not _visible(image):
+        if not visible(image):
             continue
         case_id = image.name[: -len(f"_0000{ending}")]
         label = root / "labelsTr" / f"{case_id}{ending}"
@@ -212,7 +229,7 @@ _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
 def _lits_volumes(root: Path) -> list[Path]:
     found = []
     for pattern in ("volume-*.nii*", "*/volume-*.nii*", "*/*/volume-*.nii*"):
-        found.extend(p for p in root.glob(pattern) if _LITS_VOLUME.match(p.name) and _visible(p))
+        found.extend(p for p in root.glob(pattern) if _LITS_VOLUME.match(p.name) and visible(p))
     return sorted(found)
 
 

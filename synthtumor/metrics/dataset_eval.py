@@ -28,7 +28,6 @@ Results are ordered by case id and identical for any number of workers.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -45,7 +44,7 @@ from synthtumor.io.output_guard import check_output_apart, check_output_free, on
 from synthtumor.io.scan_checks import check_organ_present, check_spacing
 from synthtumor.io.tables import write_csv_atomic
 from synthtumor.io.labelmap import LabelMap, resolve_label_map
-from synthtumor.io.layouts import load_dataset
+from synthtumor.io.layouts import dataset_class_names, load_dataset, visible
 from synthtumor.io.nifti import is_nifti, read_nifti, to_ras
 from synthtumor.metrics import (
     CLASSES,
@@ -90,29 +89,13 @@ class LabelSource:
     vessels: Path | None = None
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".")
-
-
 def _is_labels_only(root: Path) -> bool:
-    files = [p for p in root.iterdir() if p.is_file() and _visible(p) and is_nifti(p)]
+    files = [p for p in root.iterdir() if p.is_file() and visible(p) and is_nifti(p)]
     return bool(files) and not (root / "imagesTr").is_dir() and not any(_LITS_VOLUME.match(p.name) for p in files)
 
 
 def _names_from_dataset_json(root: Path) -> LabelMap | None:
-    meta = root / "dataset.json"
-    if not meta.is_file():
-        return None
-    try:
-        labels = json.loads(meta.read_text()).get("labels") or {}
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise DatasetLayoutError(f"cannot read {meta}: {exc}.", fix="check the JSON syntax.") from exc
-    names: dict[int, str] = {}
-    for key, value in labels.items():
-        if str(key).isdigit():  # Decathlon: {"1": "liver"}
-            names[int(key)] = str(value)
-        elif isinstance(value, int) and not isinstance(value, bool):  # nnU-Net v2: {"liver": 1}
-            names[value] = str(key)
+    names = dataset_class_names(root)
     return LabelMap.from_names(names, name=f"{root.name}/dataset.json") if names else None
 
 
@@ -136,7 +119,7 @@ def find_label_sources(
     if _is_labels_only(root):
         lm = lm or _names_from_dataset_json(root)
         sources: dict[str, LabelSource] = {}
-        for file in sorted(p for p in root.iterdir() if p.is_file() and _visible(p) and is_nifti(p)):
+        for file in sorted(p for p in root.iterdir() if p.is_file() and visible(p) and is_nifti(p)):
             case_id = case_id_from_path(file)
             if case_id in sources:
                 raise DatasetLayoutError(f"{root}: case id {case_id!r} has two label files.",
