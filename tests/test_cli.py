@@ -53,3 +53,31 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys, argv, words):
     assert status == 2
     assert words in err and "Traceback" not in err
     assert err.startswith("synthtumor info: error:")
+
+
+@pytest.fixture(scope="module")
+def blobs(tmp_path_factory):
+    from tests.conftest import blob_dataset
+
+    return blob_dataset(tmp_path_factory.mktemp("cli") / "data", n=1)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["generate", "--input", "{data}", "--out", "{tmp}/o", "--preset", "{tmp}/binary.yaml"], "is not valid YAML"),
+    (["generate", "--input", "{data}", "--out", "{tmp}/o", "--label-map", "{tmp}/binary.yaml"], "is not valid YAML"),
+    (["phantom", "{tmp}/o", "--config", "{tmp}/binary.yaml"], "cannot read the phantom config"),
+    (["phantom", "{tmp}/o", "--config", "{tmp}/broken.yaml"], "is not valid YAML"),
+    (["generate", "--input", "{data}", "--out", "{tmp}/o", "--set", "placement=3"], "'placement' is a section"),
+    (["generate", "--input", "{data}", "--out", "/proc/synthtumor-out"], "No such file or directory"),
+    (["train-diffusion", "--data", "{data}", "--out", "{tmp}/o", "--resume"], "holds no diffusion training run"),
+    (["phantom", "{tmp}/binary.yaml"], "is a file, not a folder"),
+])
+def test_hostile_inputs_print_one_line_and_exit_2(blobs, tmp_path, capsys, argv, words):
+    """Inputs tried as a hostile new user would (issue 15 item 5): each gave a traceback or a
+    several-line message before."""
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00 not text")
+    (tmp_path / "broken.yaml").write_text("spacing: [1, 2\n")
+    status = main([a.format(tmp=tmp_path, data=blobs) for a in argv] + ["--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

@@ -73,6 +73,9 @@ def _resolve(out: Path, config: DiffusionConfig | str | os.PathLike | None, max_
                                   fix=f"resume with the run's own config ({out / 'resolved_config.yaml'}), "
                                   "or start a new run in another folder.")
         base = saved
+    elif resume and config is None:
+        raise ConfigError(f"--resume: {out} holds no diffusion training run to continue.",
+                          fix="start the run without --resume (and with --config), or pass the run's folder.")
     elif config is None:
         raise ConfigError("no diffusion config given.", fix="pass --config tiny_cpu (or gpu_64, or a YAML path).")
     else:

@@ -15,12 +15,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from synthtumor.errors import ConfigError
 from synthtumor.generators import HeuristicGenerator
 from synthtumor.io.case_io import write_text_atomic
 from synthtumor.io.guards import check_output_apart, check_output_free
+from synthtumor.io.nifti import is_nifti, ras_geometry
+from synthtumor.io.scan_checks import check_spacing
 from synthtumor.metrics.dataset_eval import run_evaluate
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items
@@ -28,6 +31,15 @@ from synthtumor.train_seg.predict import run_predict
 from synthtumor.train_seg.trainer import STAGE_FOLDERS, train_stage
 
 __all__ = ["run_train_seg"]
+
+
+def _check_val_spacing(val: str | os.PathLike, label_map: str | None) -> None:
+    """Refuse, before hours of training, a validation scan that prediction would refuse for its
+    voxel size (read from the header only)."""
+    for item in dataset_items(val, label_map)[0]:
+        if is_nifti(item["image"]):
+            affine, _, _ = ras_geometry(item["image"], case=item["case_id"])
+            check_spacing(np.linalg.norm(affine[:3, :3], axis=0), item["case_id"])
 
 
 def run_train_seg(
@@ -64,6 +76,8 @@ def run_train_seg(
     check_output_apart(run, {"training data": train, "validation data": val})
     check_output_free(run, "train-seg", lambda folder: (folder / "run.json").is_file(), overwrite=overwrite)
     items, lm = dataset_items(train, label_map)
+    if val is not None:
+        _check_val_spacing(val, label_map)
     generator = HeuristicGenerator.from_preset(synthetic_preset) if synthetic_preset else None
     record: dict[str, Any] = {"strategy": cfg.strategy, "train": str(train), "val": str(val) if val else None,
                               "label_map": lm.to_dict(), "phase": phase, "synthetic_preset": synthetic_preset,

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from synthtumor.io.workdir import WORK_DIR_NAME
-
 from tests.conftest import blob_dataset
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find workers")
 
+ROOT = Path(__file__).resolve().parents[2]  # runs this checkout's synthtumor (python -m from its root)
+WORK_DIR_NAME = ".synthtumor-tmp"  # synthtumor.io.workdir.WORK_DIR_NAME, spelt out so the test runs on any version
 PER_CASE = 2
 TIMEOUT_S = 120
 
@@ -80,7 +80,7 @@ KILL_POINTS = {
 
 def _run_and_kill(data: Path, out: Path, workers: int, point) -> bool:
     """Start generate, SIGKILL it when ``point(out)`` holds; True if it was killed (not finished)."""
-    proc = subprocess.Popen(_command(data, out, workers), start_new_session=True,
+    proc = subprocess.Popen(_command(data, out, workers), start_new_session=True, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + TIMEOUT_S
     killed = False
@@ -108,7 +108,7 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def uninterrupted(dataset, tmp_path_factory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("kill") / "whole"
-    subprocess.run(_command(dataset, out, 1), check=True)
+    subprocess.run(_command(dataset, out, 1), check=True, cwd=ROOT)
     return _tree(out)
 
 
@@ -121,7 +121,7 @@ def test_generate_killed_anywhere_then_rerun_writes_the_same_bytes(dataset, unin
         out = tmp_path / name.replace(" ", "_")
         if _run_and_kill(dataset, out, workers, point):
             hit.append(name)
-        subprocess.run(_command(dataset, out, workers), check=True)
+        subprocess.run(_command(dataset, out, workers), check=True, cwd=ROOT)
         assert not (out / WORK_DIR_NAME).exists()
         assert _tree(out) == uninterrupted, f"killed {name}: the rerun's files differ from an uninterrupted run"
         integrity.verify_dataset_integrity(str(out / "Dataset501_SynthTumor"), num_processes=1)
@@ -135,5 +135,5 @@ def test_a_rerun_sweeps_what_an_older_version_left_beside_the_outputs(dataset, u
     stray = out / "Dataset501_SynthTumor" / "imagesTr" / ".blob1_syn00_0000.nii.gz.k3j2x9.tmp.nii.gz"
     stray.write_bytes(b"\x1f\x8b half a gzip")
     (out / ".records" / ".blob1_syn00.json.tmp4711").write_text("{")
-    subprocess.run(_command(dataset, out, 1), check=True)
+    subprocess.run(_command(dataset, out, 1), check=True, cwd=ROOT)
     assert _tree(out) == uninterrupted

@@ -91,3 +91,15 @@ def test_spacing_limits_read_the_override(monkeypatch):
         monkeypatch.setenv(SPACING_ENV, bad)
         with pytest.raises(ConfigError, match="spacing range"):
             spacing_limits()
+
+
+def test_train_seg_refuses_a_bad_validation_scan_before_training(coarse, tmp_path, capsys):
+    data = blob_dataset(tmp_path / "data", n=1)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({"network": "unet", "dims": 2, "channels": [4, 8], "spacing_mm": [3.0, 3.0, 3.0],
+                                      "patch_size": [16, 16], "batch_size": 2, "iterations": 2, "checkpoint_every": 2,
+                                      "num_workers": 0, "mixed_precision": "no"}))
+    assert main(["train-seg", "--train", str(data), "--val", str(coarse), "--out", str(tmp_path / "run"),
+                 "--config", str(config), "--quiet"]) == 2
+    assert "voxel spacing 2 x 2 x 50 mm" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before a single step
