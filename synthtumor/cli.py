@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-volume", type=float, default=0.05, metavar="ML", help="skip smaller lesions (mL)")
     p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
     p.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    _add_overwrite(p)
 
     p = sub.add_parser("train-diffusion", help="train the diffusion lesion generator on scans with tumours",
                        description="Cut a cube around every tumour of a dataset (any layout synthtumor "
@@ -362,7 +363,7 @@ def _run_fit_preset(args: argparse.Namespace) -> int:
 
     run_fit_preset(args.real, args.out, base=args.base, label_map=args.label_map, phase=args.phase, name=args.name,
                    seed=args.seed, rounds=args.rounds, min_volume_ml=args.min_volume,
-                   expect_ct=not args.no_ct_check, quiet=args.quiet)
+                   expect_ct=not args.no_ct_check, quiet=args.quiet, overwrite=args.overwrite)
     return 0
 
 

@@ -72,8 +72,12 @@ def run_fit_preset(
     min_volume_ml: float = 0.05,
     expect_ct: bool = True,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Fit a preset to ``real`` and write it to ``out`` (YAML); return the path.
+
+    An existing ``out`` is replaced only if fit-preset wrote it (its header says so), or with
+    ``overwrite``: a hand-written preset is never lost by accident.
 
     Raises:
         ConfigError: ``out`` is not a .yaml path, lies inside the dataset or is the base preset.
@@ -87,6 +91,11 @@ def run_fit_preset(
         raise ConfigError(f"--out {out_path} lies inside the dataset {root}.", fix="write the preset elsewhere.")
     if Path(base).is_file() and out_path.resolve() == Path(base).resolve():
         raise ConfigError(f"--out {out_path} is the base preset itself.", fix="write the fitted preset to a new file.")
+    if out_path.is_dir():
+        raise ConfigError(f"--out {out_path} is a folder.", fix="give a .yaml file path, e.g. --out my_hospital.yaml")
+    if out_path.is_file() and not overwrite and not out_path.read_bytes().startswith(_HEADER.encode()):
+        raise ConfigError(f"--out {out_path} exists and `synthtumor fit-preset` did not write it; it would be replaced.",
+                          fix="choose a new file name, or pass --overwrite.")
     if rounds < 0:
         raise ConfigError(f"--rounds must be >= 0, got {rounds}.")
     progress = None if quiet else (lambda line: print(f"fit-preset: {line}", flush=True))

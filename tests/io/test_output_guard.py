@@ -107,3 +107,11 @@ def test_check_output_free_rules(tmp_path):
     check_output_free(mine, "x", owns, overwrite=True)
     with pytest.raises(ConfigError, match="is a file"):
         check_output_free(mine / "other.txt", "x", owns, overwrite=True)
+
+
+def test_fit_preset_does_not_replace_a_hand_written_preset(data, tmp_path, capsys):
+    mine = tmp_path / "my_preset.yaml"
+    mine.write_text("name: mine\n# tuned by hand over a week\n")
+    assert main(["fit-preset", "--real", str(data), "--out", str(mine), "--quiet"]) == 2
+    assert "fit-preset` did not write it" in capsys.readouterr().err
+    assert mine.read_text() == "name: mine\n# tuned by hand over a week\n"
