@@ -22,7 +22,7 @@ from synthtumor.lesions.shape import lesion_box, lesion_field
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.lesions.texture import lesion_delta_hu
 
-__all__ = ["RENDER_VERSION", "RenderedLesion", "RenderResult", "render_lesions"]
+__all__ = ["RENDER_VERSION", "RenderedLesion", "RenderResult", "render_lesions", "changeable_voxels"]
 
 #: Raised whenever the same specs come to render to different voxels (a new texture filter, a
 #: new draw of the surface terms from ``shape_seed``). Manifests record it; a replay of an older
@@ -51,6 +51,17 @@ class RenderResult:
     def zones(self) -> list[tuple[slice, ...]]:
         """The boxes outside which nothing changed."""
         return [tuple(slice(a, b) for a, b in les.box) for les in self.lesions]
+
+
+def changeable_voxels(organ: np.ndarray, tumour: np.ndarray, vessels: np.ndarray | None,
+                      occupied: np.ndarray | None) -> np.ndarray:
+    """The one rule for which voxels a lesion may change (every generator's renderer applies it):
+    organ, and none of: tumour already there, a vessel, a voxel ``avoid`` or another structure
+    holds (``occupied``). All arrays are the lesion's box, boolean, of one shape."""
+    blocked = tumour | vessels if vessels is not None else tumour.copy()
+    if occupied is not None:
+        blocked |= occupied
+    return np.greater(organ, blocked)
 
 
 def _intersects(a: tuple[slice, ...], b: tuple[slice, ...]) -> bool:
@@ -152,10 +163,8 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
             # displace cuts the box to the ball where anything moves (inside the zone, inside `touched`)
             displace(volumes, np.asarray(spec.centre_mm), affine, touched, zone, spec.mass_effect)
         field = lesion_field(spec, affine, box)
-        blocked = tumor[box] | vessels[box] if vessels is not None else tumor[box].copy()
-        if occupied is not None:
-            blocked |= occupied[box]
-        allowed = np.greater(organ[box], blocked)  # organ and not blocked
+        allowed = changeable_voxels(organ[box], tumor[box], vessels[box] if vessels is not None else None,
+                                    occupied[box] if occupied is not None else None)
         clearance = spec.vessel_clearance_mm
         if vessels is not None and clearance > 0 and (spec.wraps_vessels or zone or any(_intersects(box, m) for m in moved)):
             allowed &= _clear_of_vessels(vessels, box, clearance, affine)

@@ -64,7 +64,7 @@ from synthtumor.generators.diffusion.model import (
 )
 from synthtumor.generators.diffusion.sample import inpaint
 from synthtumor.generators.heuristic import HeuristicGenerator
-from synthtumor.lesions.render import RenderResult, render_lesions
+from synthtumor.lesions.render import RenderResult, changeable_voxels, render_lesions
 from synthtumor.lesions.shape import lesion_box, lesion_field
 from synthtumor.lesions.spec import SIZE_CLASSES, IntensitySpec, TumorSpec
 
@@ -212,11 +212,10 @@ class DiffusionGenerator(LesionGenerator):
                 continue
             box = lesion_box(spec, out.affine, out.shape)
             field = lesion_field(spec, out.affine, box)
-            allowed = out.organ[box] & ~(out.tumor[box] & (field.signed_mm > 0))
-            if out.vessels is not None:
-                allowed &= ~out.vessels[box]
-            if occupied is not None:
-                allowed &= ~occupied[box]
+            # the lesion's own voxels (inside its surface) were drawn by render_lesions above
+            allowed = changeable_voxels(out.organ[box], out.tumor[box] & (field.signed_mm > 0),
+                                        out.vessels[box] if out.vessels is not None else None,
+                                        occupied[box] if occupied is not None else None)
             alpha = np.where(allowed, field.alpha, np.float32(0.0))
             box_affine = out.affine.copy()
             box_affine[:3, 3] = out.affine[:3, :3] @ [s.start for s in box] + out.affine[:3, 3]
