@@ -12,7 +12,11 @@ and stand in for annotated tumours. Three disjoint cohorts of 8 phantoms (seeds 
 Prints every command it runs, then the classifier AUC (95 % CI) of base and fitted lesions and
 the per-feature KS p-values. Cohorts already in ``--work`` are reused.
 
-    python benchmarks/bench_fit_preset.py [--work /tmp/fit_bench] [--base liver_metastasis]
+    python benchmarks/bench_fit_preset.py [--work /tmp/fit_bench] [--base liver_metastasis] [--picture docs/fit_preset.png]
+
+``--picture PNG`` also writes, with :func:`synthtumor.preview.save_case_preview`, one row per
+source (a reference lesion of a test phantom, a base-preset lesion, a fitted-preset lesion),
+each through its largest lesion, stacked and colour-quantised to stay small.
 """
 
 from __future__ import annotations
@@ -43,12 +47,51 @@ def run(args: list[str]) -> float:
     return time.perf_counter() - t
 
 
+def _largest_lesion_centre(case):
+    import numpy as np
+
+    from synthtumor.metrics import label_lesions
+
+    labels, n = label_lesions(case.tumor)
+    sizes = np.bincount(labels.ravel())[1:]
+    ijk = np.argwhere(labels == int(sizes.argmax()) + 1).mean(axis=0)
+    return (case.affine @ np.append(ijk, 1.0))[:3]
+
+
+def picture(work: Path, out: Path) -> None:
+    """Reference, base and fitted lesions side by side (see the module docstring)."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    from synthtumor.io.layouts import load_dataset
+    from synthtumor.preview import save_case_preview
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, folder in (("reference lesion (phantom growth model)", work / "test"),
+                              ("base preset liver_metastasis", work / "synth_base"),
+                              ("fitted preset (fit-preset on 8 other phantoms)", work / "synth_fitted")):
+            case = next(iter(load_dataset(folder)))
+            path = Path(tmp) / f"{len(rows)}.png"
+            save_case_preview(case, path, centre_mm=_largest_lesion_centre(case), title=f"{label}: {case.case_id}")
+            rows.append(Image.open(path).convert("RGB"))
+        width = min(r.width for r in rows)
+        stacked = Image.fromarray(np.concatenate([np.asarray(r)[:, :width] for r in rows], axis=0))
+        stacked = stacked.resize((int(stacked.width * 0.8), int(stacked.height * 0.8)), Image.LANCZOS)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stacked.quantize(colors=96).save(out, optimize=True)
+    print(f"picture: {out} ({out.stat().st_size // 1024} KB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/fit_bench"))
     parser.add_argument("--base", default="liver_metastasis")
     parser.add_argument("--per-case", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--picture", type=Path, default=None, help="write reference / base / fitted previews here")
     args = parser.parse_args()
     w = args.work
     w.mkdir(parents=True, exist_ok=True)
@@ -87,6 +130,8 @@ def main() -> None:
                                      for f in TARGET_KS)
     print(f"\ntarget (fitted AUC <= 0.75, KS p > 0.05 for {', '.join(TARGET_KS)}): {'met' if met else 'NOT met'}")
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in times.items()))
+    if args.picture is not None:
+        picture(w, args.picture)
 
 
 if __name__ == "__main__":
