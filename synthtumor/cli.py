@@ -16,11 +16,23 @@ from pathlib import Path
 
 from synthtumor import __version__
 from synthtumor.commands.environment import command_environment
-from synthtumor.errors import SynthTumorError
+from synthtumor.errors import ConfigError, SynthTumorError
 
 __all__ = ["main", "build_parser"]
 
 EXIT_USER_ERROR = 2
+
+
+def _add_backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="local process pool, or Ray (the optional extra dist) on this machine or a cluster")
+    p.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                   help="a running Ray cluster (default: start a local instance for the run)")
+    p.add_argument("--cpus-per-task", type=float, default=1.0, help="Ray: CPUs per worker (default 1)")
+    p.add_argument("--gpus-per-task", type=float, default=0.0, help="Ray: GPUs per worker (default 0)")
+    p.add_argument("--retries", type=int, default=2, help="extra attempts of a failing case (default 2)")
+    p.add_argument("--max-in-flight", type=int, default=None, help="Ray: cases in flight at most (default: workers)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (a plain rerun does too)")
 
 
 def _add_phantom_options(p: argparse.ArgumentParser) -> None:
@@ -114,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a preset value, e.g. --set placement.vessel_clearance_mm=4 (repeatable)")
     p.add_argument("--per-case", type=int, default=1, help="synthetic cases per input case (default 1)")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes, or Ray actors (default 1; Ray: all the cluster fits); outputs do not depend on it")
+    _add_backend_options(p)
     p.add_argument("--format", default="cases", choices=["cases", "nnunet", "decathlon"], help="output layout")
     p.add_argument("--dataset-id", type=int, default=None, help="nnU-Net dataset id (501) / Decathlon task (90)")
     p.add_argument("--dataset-name", default="SynthTumor", help="nnU-Net / Decathlon dataset name")
@@ -320,17 +334,22 @@ def parse_overrides(items: list[str]) -> dict:
 
 def _run_generate(args: argparse.Namespace) -> int:
     from synthtumor.commands.generate import run_generate, run_replay
+    from synthtumor.commands.generate_backends import Execution
 
     common = dict(label_map=args.label_map, phase=args.phase, workers=args.workers, format=args.format,
                   preview=args.preview, quiet=args.quiet, expect_ct=not args.no_ct_check,
                   dataset_id=args.dataset_id, dataset_name=args.dataset_name,
                   checkpoint=args.checkpoint, ddim_steps=args.ddim_steps, overwrite=args.overwrite)
+    execution = Execution(args.backend, args.workers, args.retries, args.max_in_flight, args.ray_address,
+                          args.cpus_per_task, args.gpus_per_task)
     if args.replay is not None:
+        if args.backend != "local":
+            raise ConfigError("--replay runs on the local pool only.", fix="leave --backend out.")
         manifest = run_replay(args.replay, args.input, args.out, image=args.image, label=args.label, **common)
     else:
         manifest = run_generate(args.input, args.out, preset=args.preset, overrides=parse_overrides(args.overrides),
                                 per_case=args.per_case, seed=args.seed, generator=args.generator, image=args.image,
-                                label=args.label, **common)
+                                label=args.label, execution=execution, resume=args.resume, **common)
     if not args.quiet:
         print(f"wrote {sum(1 for _ in open(manifest))} case(s); manifest: {manifest}")
     return 0

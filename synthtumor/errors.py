@@ -14,6 +14,7 @@ __all__ = [
     "LabelMapError",
     "DatasetLayoutError",
     "ConfigError",
+    "CasesFailedError",
 ]
 
 
@@ -57,6 +58,11 @@ class DatasetLayoutError(SynthTumorError):
 
 class ConfigError(SynthTumorError, ValueError):
     """A configuration value is missing or out of range."""
+
+
+class CasesFailedError(SynthTumorError, RuntimeError):
+    """Some cases of a batch job failed every attempt; the others were written (the message
+    says where the failures are listed)."""
 
 
 class TrainingError(SynthTumorError, RuntimeError):

@@ -2,10 +2,12 @@
 
 For every input case and ``k`` in ``0..per_case-1`` the output case ``<source>_syn<k>`` is drawn
 with a generator seeded from ``(run seed, source case id, k)`` (never from worker order), so
-the same command writes the same bytes with any ``--workers``. Each finished output leaves a
-record (``.records/<id>.json``: its manifest line) written after its files; a rerun skips
-outputs that have one and redoes the others. ``manifest.jsonl`` (one line per output case:
-``case_id``, ``source_case_id``, ``seed``, ``specs``, what each lesion became) and
+the same command writes the same bytes with any ``--workers`` and on either backend (the local
+pool or Ray: :mod:`synthtumor.commands.generate_backends`). Each finished output leaves a record
+(``.records/<id>.json``: its manifest line, with the SHA-256 of each of its files) written after
+its files; a rerun keeps outputs whose record and files agree and redoes the others
+(:mod:`synthtumor.io.job_records`). ``manifest.jsonl`` (one line per finished output case:
+``case_id``, ``source_case_id``, ``seed``, ``specs``, what each lesion became, ``files``) and
 ``resolved_config.yaml`` are written at the end. ``replay`` renders the cases of a manifest
 again from their recorded specs.
 """
@@ -16,9 +18,9 @@ import json
 import os
 import warnings
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -28,6 +30,7 @@ from synthtumor.generators import HeuristicGenerator, LesionGenerator
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
 from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
+from synthtumor.io.job_records import file_checksums, verified_record
 from synthtumor.io.output_guard import check_output_apart, check_output_free
 from synthtumor.io.scan_checks import check_organ_present
 from synthtumor.io.layouts import CaseRef, input_paths, open_input
@@ -36,6 +39,9 @@ from synthtumor.lesions.render import RENDER_VERSION
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.parallel import map_with_progress
 from synthtumor.preview import save_case_preview
+
+if TYPE_CHECKING:
+    from synthtumor.commands.generate_backends import Execution
 
 __all__ = ["GenerateJob", "run_generate", "run_replay", "output_seed", "output_case_id"]
 
@@ -126,30 +132,47 @@ def _write_output(job: GenerateJob, generator: LesionGenerator, prepared, case_i
         centre = specs[0].centre_mm if specs else None
         save_case_preview(out, job.writer.out / "previews" / f"{case_id}.png", centre_mm=centre,
                           extra_masks={"new tumour": new})
+    files = job.writer.case_files(case_id)
+    if job.preview:
+        files.append(job.writer.out / "previews" / f"{case_id}.png")
+    record["files"] = file_checksums(files, job.writer.out)  # the record is written last: it marks the case done
     path = _record_path(job.writer, case_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(record, path)
     return record
 
 
+def _is_done(job: GenerateJob, case_id: str) -> bool:
+    """The output has a record whose files are all there with their recorded SHA-256 (a record
+    that fails the check is deleted, so the output is redone)."""
+    return verified_record(_record_path(job.writer, case_id), job.writer.out) is not None
+
+
+def _prepare_source(job: GenerateJob, generator: LesionGenerator, ref: CaseRef):
+    """Read one input case (finite, CT in HU, grids and spacing checked while loading) and prepare it."""
+    case = ref.load(job.expect_ct)
+    check_organ_present(case.organ, case.case_id, job.label_map)
+    return generator.prepare(case)
+
+
+def _draw_output(job: GenerateJob, generator: LesionGenerator, prepared, ref: CaseRef, k: int) -> str:
+    """Sample and write output ``k`` of ``ref``, seeded from (run seed, case id, k) only."""
+    case_id = output_case_id(ref.case_id, k)
+    seq = output_seed(job.seed, ref.case_id, k)
+    specs = generator.sample(prepared, np.random.default_rng(seq))
+    seed_info = {"run_seed": job.seed, "source_case_id": ref.case_id, "index": k, "entropy": list(seq.entropy)}
+    _write_output(job, generator, prepared, case_id, ref.case_id, seed_info, specs)
+    return case_id
+
+
 def _generate_from(args: tuple[GenerateJob, CaseRef]) -> list[str]:
     job, ref = args
-    todo = [k for k in range(job.per_case) if not _record_path(job.writer, output_case_id(ref.case_id, k)).is_file()]
+    todo = [k for k in range(job.per_case) if not _is_done(job, output_case_id(ref.case_id, k))]
     if not todo:
         return []
     generator = make_generator(job)
-    case = ref.load(job.expect_ct)  # finite, CT in HU, grids, spacing: checked while loading
-    check_organ_present(case.organ, case.case_id, job.label_map)
-    prepared = generator.prepare(case)
-    done = []
-    for k in todo:
-        case_id = output_case_id(ref.case_id, k)
-        seq = output_seed(job.seed, ref.case_id, k)
-        specs = generator.sample(prepared, np.random.default_rng(seq))
-        seed_info = {"run_seed": job.seed, "source_case_id": ref.case_id, "index": k, "entropy": list(seq.entropy)}
-        _write_output(job, generator, prepared, case_id, ref.case_id, seed_info, specs)
-        done.append(case_id)
-    return done
+    prepared = _prepare_source(job, generator, ref)
+    return [_draw_output(job, generator, prepared, ref, k) for k in todo]
 
 
 def _finish(job: GenerateJob, case_ids: list[str], config: dict[str, Any]) -> Path:
@@ -235,7 +258,7 @@ def run_generate(
     phase: str | None = None,
     per_case: int = 1,
     seed: int = 0,
-    workers: int = 1,
+    workers: int | None = None,
     format: str = "cases",
     preview: bool = False,
     quiet: bool = False,
@@ -248,6 +271,8 @@ def run_generate(
     overwrite: bool = False,
     image: str | os.PathLike | None = None,
     label: str | os.PathLike | None = None,
+    execution: Execution | None = None,
+    resume: bool = False,
 ) -> Path:
     """Generate ``per_case`` synthetic cases per input case; return the manifest's path.
 
@@ -260,14 +285,28 @@ def run_generate(
     :mod:`synthtumor.io.workdir`), so a run killed at any moment, run again, writes the same bytes
     as an uninterrupted one and leaves no stray file.
 
+    ``execution`` picks the local pool or Ray, the retries and the cases in flight (see
+    :mod:`synthtumor.commands.generate_backends`); ``workers``, when given, overrides its
+    ``workers``. Every run verifies the outputs an earlier one recorded (SHA-256 of their files)
+    and redoes those missing or changed; ``resume`` only insists that ``out`` holds such a run.
+
     Raises:
         ConfigError: bad options (per_case or workers below 1, unknown preset or format, an
-            output folder overlapping the input).
-        SynthTumorError: a case cannot be read or has no room for lesions.
+            output folder overlapping the input, --resume without a run, Ray not installed).
+        CasesFailedError: some outputs failed every attempt (the others are written and in the
+            manifest; ``out/failed.jsonl`` lists the failures).
+        SynthTumorError: no case got a lesion.
     """
-    if per_case < 1 or workers < 1:
-        raise ConfigError("--per-case and --workers must be at least 1.")
+    from synthtumor.commands.generate_backends import Execution, compute_outputs, report_failures
+
+    execution = replace(execution or Execution(), **({"workers": workers} if workers is not None else {}))
+    if per_case < 1:
+        raise ConfigError("--per-case must be at least 1.")
+    execution.check()
     inputs, out = input_paths(input_path, image, label), Path(out)
+    if resume and not (out / RECORDS / "run.json").is_file():
+        raise ConfigError(f"--resume: {out} holds no generate run to resume.",
+                          fix="check --out, or leave --resume out to start the run.")
     _check_out(inputs, out, overwrite)
     config = GeneratorConfig.from_preset(preset, **(overrides or {}))  # validate before any work
     _check_generator(generator, checkpoint)
@@ -284,14 +323,14 @@ def run_generate(
                               "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps,
                               "label_map": job.label_map, "phase": phase})
         sweep_stray_temp_files(out)
-        map_with_progress(_generate_from, [(job, ref) for ref in dataset.refs], workers=workers, quiet=quiet,
-                          desc="generate")
-        case_ids = [output_case_id(ref.case_id, k) for ref in dataset.refs for k in range(per_case)]
+        finished, failures = compute_outputs(job, dataset.refs, execution, quiet=quiet)
         resolved = {"command": "generate", "input": _input_record(inputs), "label_map": label_map, "phase": phase,
                     "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps, "preset": preset,
                     "overrides": overrides or {}, "per_case": per_case, "seed": seed, "format": format,
                     "preset_config": load_preset_dict(preset) | {"resolved": asdict(config)}}
-        return _finish(job, case_ids, resolved)
+        manifest = _finish(job, finished, resolved)
+        report_failures(out, failures, finished)
+        return manifest
 
 
 def _replay_one(args: tuple[GenerateJob, CaseRef, list[dict[str, Any]]]) -> None:
@@ -299,7 +338,7 @@ def _replay_one(args: tuple[GenerateJob, CaseRef, list[dict[str, Any]]]) -> None
     generator = make_generator(job)
     prepared = generator.prepare(ref.load(job.expect_ct))
     for record in records:
-        if _record_path(job.writer, record["case_id"]).is_file():
+        if _is_done(job, record["case_id"]):
             continue
         specs = [TumorSpec.from_dict(s) for s in record["specs"]]
         _write_output(job, generator, prepared, record["case_id"], ref.case_id, record["seed"], specs)
@@ -335,7 +374,7 @@ def run_replay(
     *,
     label_map: str | None = None,
     phase: str | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     format: str = "cases",
     preview: bool = False,
     quiet: bool = False,
@@ -399,7 +438,7 @@ def run_replay(
         groups.setdefault(r["source_case_id"], []).append(r)
     with work_area(out):
         sweep_stray_temp_files(out)
-        map_with_progress(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers=workers,
+        map_with_progress(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers=workers or 1,
                           quiet=quiet, desc="replay")
         resolved = {"command": "generate --replay", "manifest": str(manifest), "input": _input_record(inputs),
                     "format": format}

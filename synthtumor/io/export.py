@@ -68,6 +68,13 @@ class DatasetWriter:
         label_path = self.root / "labelsTr" / f"{case.case_id}.nii.gz"
         write_nifti(case.label, case.affine, label_path, source=source, dtype=np.uint8)
 
+    def case_files(self, case_id: str) -> list[Path]:
+        """The files :meth:`write_case` wrote for ``case_id`` (call after it), sorted."""
+        if self.format == "cases":
+            folder = self.root / case_id
+            return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        return [self.image_path(case_id), self.root / "labelsTr" / f"{case_id}.nii.gz"]
+
     def write_index(self, case_ids: list[str], **extra: Any) -> Path:
         """Write ``dataset.json`` for the given cases (call once all exist)."""
         if self.format == "cases":
