@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,12 +62,19 @@ def _records(out: Path) -> int:
     return len([p for p in folder.glob("*.json") if p.name != "run.json"]) if folder.is_dir() else 0
 
 
+STRAY = re.compile(r"^\..+\.tmp(\d+)?(\.[A-Za-z.]+)?$")  # what the atomic writers once hid beside their targets
+
+
 def _temp_files(out: Path) -> int:
-    folder = out / WORK_DIR_NAME
+    """Temporary files of writes in progress: in the work folder, or (older versions) beside their targets."""
+    count = 0
+    for _, _, files in os.walk(out):
+        count += sum(1 for name in files if STRAY.match(name))
     try:
-        return len(os.listdir(folder))
+        count += len(os.listdir(out / WORK_DIR_NAME))
     except OSError:
-        return 0
+        pass
+    return count
 
 
 # Kill points: a test of the output folder, polled until it holds (or the run ends first).
@@ -116,17 +124,17 @@ def uninterrupted(dataset, tmp_path_factory) -> dict[str, str]:
 def test_generate_killed_anywhere_then_rerun_writes_the_same_bytes(dataset, uninterrupted, tmp_path, workers):
     integrity = pytest.importorskip("nnunetv2.experiment_planning.verify_dataset_integrity",
                                     reason="nnunetv2 is not installed (pip install -e '.[nnunet]')")
-    hit = []
     for name, point in KILL_POINTS.items():
-        out = tmp_path / name.replace(" ", "_")
-        if _run_and_kill(dataset, out, workers, point):
-            hit.append(name)
+        for attempt in range(4):  # a write is short: if the run ended before one was seen, try again
+            out = tmp_path / f"{name.replace(' ', '_')}_{attempt}"
+            if _run_and_kill(dataset, out, workers, point):
+                break
+        else:
+            pytest.fail(f"generate was never caught {name}")
         subprocess.run(_command(dataset, out, workers), check=True, cwd=ROOT)
         assert not (out / WORK_DIR_NAME).exists()
         assert _tree(out) == uninterrupted, f"killed {name}: the rerun's files differ from an uninterrupted run"
         integrity.verify_dataset_integrity(str(out / "Dataset501_SynthTumor"), num_processes=1)
-    assert {"before any case", "between cases"} <= set(hit), f"kill points reached: {hit}"
-    assert len(hit) >= 3, f"kill points reached: {hit}"
 
 
 def test_a_rerun_sweeps_what_an_older_version_left_beside_the_outputs(dataset, uninterrupted, tmp_path):
