@@ -150,11 +150,11 @@ class _OutputWorker:
         case_id = output_case_id(ref.case_id, k)
         if _is_done(self.job, case_id):
             return case_id
-        _crash_once_for_test(case_id)
         if self.source != ref.case_id:
             self.source, self.prepared = None, None  # free the last scan before reading the next
             self.prepared = _prepare_source(self.job, self.generator, ref)
             self.source = ref.case_id
+        _crash_once_for_test(case_id)  # mid-task: the scan is read and prepared, nothing written yet
         return _draw_output(self.job, self.generator, self.prepared, ref, k)
 
 
