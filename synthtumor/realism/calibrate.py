@@ -15,7 +15,8 @@ knob               target (real median vs synthetic median)             step
 ``contrast``       contrast (HU)                                        ``+ d`` HU
 ``texture``        std beyond the noise, ``sqrt(std^2 - sigma^2)``      ratio
 ``edge``           edge 10-90 % width (mm)                              ratio
-``rough``          irregularity - 1 (hull ratio)                        ratio (margin, mm)
+``rough``          irregularity (hull ratio) and sphericity             ``x exp(mean of d_irr / 0.03,
+                                                                        d_sph / 0.05)``
 ``nodule_prob``    sphericity                                           ``+ 2.5 (syn - real)``
 ``elongation``     log of the largest over the smallest semi-axis       ratio
 =================  ===================================================  =====================
@@ -57,6 +58,10 @@ __all__ = ["CalibrationCase", "calibration_case", "simulate", "calibrate", "TARG
 TARGETS = ("equivalent_radius_mm", "contrast_hu", "std_hu", "edge_width_mm", "irregularity", "sphericity",
            "elongation")
 _DAMP = 0.8
+#: A difference in irregularity (hull ratio) this large moves the margin knob by a factor e (x 0.8).
+_IRREGULARITY_SCALE = 0.03
+#: ... and so does a difference in sphericity this large (the margin lowers sphericity too).
+_SPHERICITY_SCALE = 0.05
 
 
 @dataclass(eq=False)
@@ -158,9 +163,16 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
         k = with_knob(k, texture=float(np.clip(k.texture * f, 0.05, 20.0)))
     if math.isfinite(med["edge_width_mm"]) and math.isfinite(ref["edge_width_mm"]):
         k = with_knob(k, edge=float(np.clip(k.edge * _ratio(ref["edge_width_mm"], med["edge_width_mm"]), 0.05, 20.0)))
+    signals = []  # > 0: the synthetic surfaces should be rougher
     if math.isfinite(med["irregularity"]) and math.isfinite(ref["irregularity"]):
-        f = _ratio(max(ref["irregularity"] - 1.0, 1e-3), max(med["irregularity"] - 1.0, 1e-3))
-        k = with_knob(k, rough=float(np.clip(k.rough * f, 0.05, rough_cap)))
+        # small lesions' hull ratios sit near (even below) 1 from the voxel staircase alone, so the
+        # step follows the difference, not a ratio of excesses over 1
+        signals.append((ref["irregularity"] - med["irregularity"]) / _IRREGULARITY_SCALE)
+    if math.isfinite(med["sphericity"]) and math.isfinite(ref["sphericity"]):
+        signals.append((med["sphericity"] - ref["sphericity"]) / _SPHERICITY_SCALE)
+    if signals:
+        f = math.exp(float(np.clip(_DAMP * float(np.mean(signals)), -math.log(2.0), math.log(2.0))))
+        k = with_knob(k, rough=float(np.clip(k.rough * f, 0.02, rough_cap)))
     if math.isfinite(med["sphericity"]) and math.isfinite(ref["sphericity"]):
         k = with_knob(k, nodule_prob=float(np.clip(k.nodule_prob + 2.5 * (med["sphericity"] - ref["sphericity"]), 0.0, 0.95)))
     if math.isfinite(med["elongation"]) and math.isfinite(ref["elongation"]) and med["elongation"] > 1:
