@@ -15,6 +15,8 @@ __all__ = [
     "DatasetLayoutError",
     "ConfigError",
     "CasesFailedError",
+    "user_error_in",
+    "raise_user_error_in",
 ]
 
 
@@ -79,3 +81,13 @@ def user_error_in(exc: BaseException) -> SynthTumorError | None:
             return seen
         seen = seen.__cause__
     return None
+
+
+def raise_user_error_in(exc: BaseException) -> None:
+    """Raise the synthtumor error behind ``exc`` on its own (one line for the user), or else
+    ``exc`` itself with its cause chain intact, so that a bug inside a MONAI transform still shows
+    where it happened."""
+    user = user_error_in(exc)
+    if user is not None:
+        raise user from None
+    raise exc

@@ -22,7 +22,7 @@ from safetensors.torch import load_model
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from synthtumor.errors import ConfigError, user_error_in
+from synthtumor.errors import ConfigError, raise_user_error_in
 from synthtumor.io.case_io import write_json_atomic
 from synthtumor.io.guards import check_finite_weights, check_output_apart, check_output_free, only_names
 from synthtumor.io.layouts import input_paths, open_input
@@ -128,7 +128,7 @@ def predict_item(strategy: str, stages: dict[str, TrainedStage], item: dict[str,
     try:
         image = inference_transform(first.config)({"image": item["image"], "case_id": item.get("case_id", "scan")})["image"]
     except RuntimeError as exc:
-        raise (user_error_in(exc) or exc) from None
+        raise_user_error_in(exc)
     affine = np.asarray(image.affine, dtype=np.float64)
     if strategy == "end_to_end":
         label = stages["all"].segment(image)

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from synthtumor.io.case_io import write_text_atomic  # noqa: E402
 from synthtumor.metrics.summary import bootstrap_ci  # noqa: E402
+from synthtumor.train_seg.fitted_arm import fit_notes  # noqa: E402
 from synthtumor.train_seg.paired import format_paired_table, paired_differences  # noqa: E402
 
 __all__ = ["write_report", "TABLE_METRICS", "paired_differences", "format_paired_table"]
@@ -220,6 +221,11 @@ def write_report(out: Path, config, results: list[dict[str, Any]], lesions: list
               "(from 5 paired cases). The reading follows the Δ tumour Dice CI.", ""]
     lines.append(format_paired_table(paired) if paired else "No comparison: the study has no `real` arm, or no "
                  "other arm at a scarcity level the real arm has.")
+    notes = fit_notes(out)
+    if notes:
+        lines += ["", "## Fitted presets", "",
+                  "Each fitted run's preset, fitted on the annotated lesions of its own real training scans "
+                  "(never a test scan):", "", *notes]
     _learning_curve(groups, paired, out / "learning_curve.png")
     _sensitivity_bars(sens, out / "sensitivity_by_size.png")
     lines += ["", "![learning curve](learning_curve.png)", "", "![sensitivity by size](sensitivity_by_size.png)"]

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from synthtumor.errors import ConfigError
-from synthtumor.generators import HeuristicGenerator
 from synthtumor.io.case_io import save_case, write_cases_index, write_json_atomic
 from synthtumor.io.guards import check_output_apart, check_output_free, only_names
 from synthtumor.io.labelmap import LabelMap
@@ -34,6 +33,7 @@ from synthtumor.io.tables import write_csv_atomic
 from synthtumor.metrics.dataset_eval import run_evaluate
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items
+from synthtumor.train_seg.fitted_arm import arm_generator
 from synthtumor.train_seg.predict import predict_items
 from synthtumor.train_seg.study_config import StudyConfig
 from synthtumor.train_seg.trainer import STAGE_FOLDERS, train_stage
@@ -134,11 +134,13 @@ def _test_reference(annotated: Path, label_map: str | None, test_ids: list[str],
 
 
 def _run_one(config: StudyConfig, train_config: TrainConfig, arm, items: list[dict], label_map: LabelMap,
-             test_items: list[dict], reference: Path, run: Path, quiet: bool) -> list[dict[str, Any]]:
+             test_items: list[dict], reference: Path, run: Path, quiet: bool,
+             fit_on: tuple[list[dict], LabelMap] | None = None) -> list[dict[str, Any]]:
     done = run / "done.json"
     if done.is_file():
         return json.loads(done.read_text())["rows"]
-    generator = HeuristicGenerator.from_preset(arm.preset) if arm.kind != "real" else None
+    fit_items, fit_map = fit_on if fit_on is not None else (None, None)
+    generator = arm_generator(arm, fit_items, fit_map, config.phase, run)
     prob = 1.0 if arm.kind == "synthetic" else arm.ratio
     run.mkdir(parents=True, exist_ok=True)
     write_json_atomic({"strategy": train_config.strategy, "arm": arm.name,
@@ -191,17 +193,19 @@ def run_study(config: StudyConfig | str, out: str | os.PathLike, *, quiet: bool 
     for seed in config.seeds:
         seeded = replace(train_config, seed=seed)
         for arm in config.arms:
-            for n in ([0] if arm.kind == "synthetic" else list(config.scarcity)):
+            # a synthetic arm uses no real scan, unless its preset is fitted on n real scans' lesions
+            for n in ([0] if arm.kind == "synthetic" and not arm.fitted else list(config.scarcity)):
+                real = [by_id[c] for c in splits["per_seed"][str(seed)][str(n)]] if n else []
                 if arm.kind == "synthetic":
                     chosen, lm = [healthy_by_id[c] for c in splits["healthy"]], healthy_map
                 else:
-                    chosen, lm = [by_id[c] for c in splits["per_seed"][str(seed)][str(n)]], label_map
-                plan.append((seeded, arm, n, seed, chosen, lm))
+                    chosen, lm = real, label_map
+                plan.append((seeded, arm, n, seed, chosen, lm, (real, label_map) if arm.fitted else None))
     results: list[dict[str, Any]] = []
     lesions: list[dict[str, Any]] = []
-    for seeded, arm, n, seed, chosen, lm in tqdm(plan, desc="study", unit="run", disable=quiet):
+    for seeded, arm, n, seed, chosen, lm, fit_on in tqdm(plan, desc="study", unit="run", disable=quiet):
         run = out / "runs" / arm.name / f"n{n}" / f"seed{seed}"
-        rows = _run_one(config, seeded, arm, chosen, lm, test_items, reference, run, quiet)
+        rows = _run_one(config, seeded, arm, chosen, lm, test_items, reference, run, quiet, fit_on)
         for row in rows:
             results.append({"arm": arm.name, "n_real": n, "seed": seed, **row})
         with open(run / "evaluation" / "lesions.csv", newline="") as handle:

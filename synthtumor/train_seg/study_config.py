@@ -26,14 +26,28 @@ ARM_KINDS = ("real", "synthetic", "mixed")
 
 @dataclass(frozen=True)
 class ArmSpec:
-    """One arm: its kind, and for synthetic / mixed arms the generator preset and ratio."""
+    """One arm: its kind, and for synthetic / mixed arms the generator preset and ratio.
+
+    ``fitted: true`` (synthetic and mixed arms): the preset is fitted (``synthtumor fit-preset``,
+    ``fit_rounds`` calibration rounds, ``preset`` as the base) on the annotated lesions of the
+    run's own real training scans, never a test scan; a synthetic-fitted arm therefore runs at
+    every scarcity level. Where those scans hold fewer than 5 lesions, the run uses the base
+    preset and the report says so.
+    """
 
     kind: str
     preset: str = "liver_metastasis"
     generator: str = "heuristic"
     ratio: float = 0.5
+    fitted: bool = False
+    fit_rounds: int = 6
 
     def __post_init__(self) -> None:
+        if self.fitted and self.kind == "real":
+            raise ConfigError("a real arm draws no lesions; only synthetic and mixed arms can be fitted.")
+        if not isinstance(self.fitted, bool) or not isinstance(self.fit_rounds, int) or self.fit_rounds < 0:
+            raise ConfigError(f"study arm: fitted must be true or false and fit_rounds a whole number >= 0, got "
+                              f"{self.fitted!r} and {self.fit_rounds!r}.")
         if self.kind not in ARM_KINDS:
             raise ConfigError(f"study arm kind {self.kind!r} is unknown.", fix=f"use one of {ARM_KINDS}.")
         if self.generator != "heuristic":
@@ -43,12 +57,14 @@ class ArmSpec:
 
     @property
     def name(self) -> str:
-        """``real``, ``synthetic-heuristic`` or ``mixed-heuristic-0.5``."""
+        """``real``, ``synthetic-heuristic``, ``mixed-heuristic-0.5``, or with a preset fitted on the
+        run's own annotated training scans ``synthetic-fitted``, ``mixed-fitted-0.5``."""
         if self.kind == "real":
             return "real"
+        source = "fitted" if self.fitted else self.generator
         if self.kind == "synthetic":
-            return f"synthetic-{self.generator}"
-        return f"mixed-{self.generator}-{self.ratio:g}"
+            return f"synthetic-{source}"
+        return f"mixed-{source}-{self.ratio:g}"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from safetensors.torch import load_model, save_model
 from torch.utils.data import Subset
 
 from synthtumor.case import Phase
-from synthtumor.errors import ConfigError, user_error_in
+from synthtumor.errors import ConfigError, raise_user_error_in
 from synthtumor.generators.base import LesionGenerator
 from synthtumor.io.labelmap import LabelMap
 from synthtumor.train_seg.config import TrainConfig
@@ -80,7 +80,7 @@ def _endless(loader, timings: dict[str, float] | None = None):
             except StopIteration:
                 break
             except RuntimeError as exc:
-                raise (user_error_in(exc) or exc) from None
+                raise_user_error_in(exc)
             if timings is not None:
                 timings["data_wait_s"] = timings.get("data_wait_s", 0.0) + time.perf_counter() - start
             yield batch
@@ -159,7 +159,7 @@ def train_stage(
     try:
         dataset = CacheDataset(items, transform, progress=False, num_workers=0, copy_cache=False)
     except RuntimeError as exc:
-        raise (user_error_in(exc) or exc) from None
+        raise_user_error_in(exc)
     # an epoch draws every case equally often and fills at least one whole batch, so a step sees
     # batch_size samples even when there are fewer training cases than that (1, 2, 4 real scans)
     repeats = -(-config.batch_size // len(items))

@@ -82,3 +82,28 @@ def test_a_changed_study_does_not_reuse_old_splits(study):
     out, _ = study
     with pytest.raises(ConfigError, match="was made for"):
         run_study(tiny_study(seeds=(0, 1)), out, quiet=True)
+
+
+def test_fitted_arms_fit_on_their_own_training_scans_or_say_why_not(tmp_path):
+    arms = (ArmSpec("real"), ArmSpec("synthetic", fitted=True, fit_rounds=0),
+            ArmSpec("mixed", ratio=0.5, fitted=True, fit_rounds=0))
+    config = tiny_study(arms=arms, scarcity=(1, 2),
+                        phantom={"n_annotated": 3, "n_healthy": 1, "lesions": 3, "spacing": [2.5, 2.5, 3.0]})
+    out = tmp_path / "fitted"
+    report = run_study(config, out, quiet=True).read_text()
+    splits = json.loads((out / "splits.json").read_text())
+    with open(out / "results.csv", newline="") as handle:
+        arms_run = {(r["arm"], r["n_real"]) for r in csv.DictReader(handle)}
+    # a synthetic-fitted arm runs at every level: its preset comes from n real scans' lesions
+    assert {("synthetic-fitted", "1"), ("synthetic-fitted", "2"), ("mixed-fitted-0.5", "2")} <= arms_run
+    for n in (1, 2):
+        record = json.loads((out / "runs" / "synthetic-fitted" / f"n{n}" / "seed0" / "fit.json").read_text())
+        assert record["scans"] == splits["per_seed"]["0"][str(n)]  # its own training scans, never a test scan
+        assert not set(record["scans"]) & set(splits["test"])
+        if record["fitted"]:
+            assert (out / "runs" / "synthetic-fitted" / f"n{n}" / "seed0" / "fitted_preset.yaml").is_file()
+        else:
+            assert "lesion" in record["why"]
+    assert "## Fitted presets" in report and "synthetic-fitted" in report
+    with pytest.raises(ConfigError, match="only synthetic and mixed"):
+        ArmSpec("real", fitted=True)
