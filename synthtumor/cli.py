@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -453,6 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SynthTumorError as exc:  # one line, whatever the message holds (a YAML parser's report has several)
         print(f"synthtumor {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # `synthtumor info DATA | head`: the reader has gone; stop quietly, as ls does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit raises nothing more
+        return 0
     except OSError as exc:  # the file system refused: permissions, a full disk, a path that is a file
         print(f"synthtumor {args.command}: error: {exc}. Fix: check the path, its permissions and the free "
               "space.", file=sys.stderr)

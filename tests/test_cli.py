@@ -81,3 +81,15 @@ def test_hostile_inputs_print_one_line_and_exit_2(blobs, tmp_path, capsys, argv,
     err = capsys.readouterr().err
     assert status == 2, err
     assert words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(monkeypatch, capfd):
+    """`synthtumor info DATA | head -1`: a broken pipe is no error to report, as for ls."""
+    from synthtumor import cli
+
+    def gone(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(cli._COMMANDS, "info", gone)
+    assert cli.main(["info", "anything"]) == 0
+    assert "error" not in capfd.readouterr().err
