@@ -28,7 +28,7 @@ from accelerate import Accelerator
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from monai.networks.nets import AutoencoderKL
 
-from synthtumor.generators.diffusion.batches import optimizer_step, seed_of, seeded_init, training_batch
+from synthtumor.generators.diffusion.batches import accumulated_step, seed_of, seeded_init, training_batch
 from synthtumor.generators.diffusion.checkpoint import (
     checkpoint_state,
     load_checkpoint_file,
@@ -142,16 +142,14 @@ def train_autoencoder(accelerator: Accelerator, train: LesionCubes, val: LesionC
 
     def one_step(number: int) -> dict[str, Any]:
         start = time.perf_counter()
-        loss_sum = 0.0
-        for micro in range(tc.gradient_accumulation_steps):
+        def draw(micro: int) -> tuple[torch.Tensor, torch.Tensor]:
             rng = np.random.default_rng([tc.seed, number - 1, micro, rank])
             target, _, _ = training_batch(train, tc.batch_size, rng, config.data.flip_augment)
-            eps = _eps(eps_shape, tc.seed, number - 1, micro, rank)
-            with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    loss, _ = autoencoder_loss(model, target.to(device), eps.to(device), lc.kl_weight)
-                optimizer_step(accelerator, model, loss, optimizer, lr_schedule, tc.max_grad_norm)
-            loss_sum += float(loss.detach()) / tc.gradient_accumulation_steps
+            return target.to(device), _eps(eps_shape, tc.seed, number - 1, micro, rank).to(device)
+
+        loss_sum = accumulated_step(accelerator, model, optimizer, lr_schedule, tc.gradient_accumulation_steps,
+                                    tc.max_grad_norm, draw,
+                                    lambda target, eps: autoencoder_loss(model, target, eps, lc.kl_weight)[0])
         clock["elapsed"] += time.perf_counter() - start
         row = {"step": number, "stage": "autoencoder", "loss": round(loss_sum, 6),
                "lr": f"{lr_schedule.get_last_lr()[0]:.3e}", "val_loss": "", "elapsed_s": round(clock["elapsed"], 2)}

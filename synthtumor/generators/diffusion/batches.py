@@ -6,7 +6,7 @@ never from a global RNG, so a resumed run draws exactly what an uninterrupted on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 
 from synthtumor.generators.diffusion.data import LesionCubes
 
-__all__ = ["seed_of", "seeded_init", "training_batch", "noise_and_timesteps", "optimizer_step"]
+__all__ = ["seed_of", "seeded_init", "training_batch", "noise_and_timesteps", "optimizer_step", "accumulated_step"]
 
 
 def seed_of(*parts: int) -> int:
@@ -65,3 +65,19 @@ def optimizer_step(accelerator, model: torch.nn.Module, loss: torch.Tensor, opti
     optimizer.step()
     lr_schedule.step()
     optimizer.zero_grad(set_to_none=True)
+
+
+def accumulated_step(accelerator, model: torch.nn.Module, optimizer, lr_schedule, micro_batches: int,
+                     max_grad_norm: float, draw: Callable[[int], tuple], loss_of: Callable[..., torch.Tensor]) -> float:
+    """One optimizer step over ``micro_batches`` micro-batches: ``draw(micro)`` makes a
+    micro-batch's inputs (outside autocast), ``loss_of(*inputs)`` its loss (under autocast);
+    return the step's mean loss. Both training stages take their steps through here."""
+    total = 0.0
+    for micro in range(micro_batches):
+        inputs = draw(micro)
+        with accelerator.accumulate(model):
+            with accelerator.autocast():
+                loss = loss_of(*inputs)
+            optimizer_step(accelerator, model, loss, optimizer, lr_schedule, max_grad_norm)
+        total += float(loss.detach()) / micro_batches
+    return total

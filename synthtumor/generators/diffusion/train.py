@@ -42,8 +42,8 @@ from diffusers.training_utils import EMAModel
 from synthtumor.errors import ConfigError
 from synthtumor.generators.diffusion.autoencoder import train_autoencoder
 from synthtumor.generators.diffusion.batches import (
+    accumulated_step,
     noise_and_timesteps,
-    optimizer_step,
     seed_of,
     seeded_init,
     training_batch,
@@ -219,19 +219,19 @@ def train_diffusion(train: LesionCubes, val: LesionCubes, config: DiffusionConfi
 
     def one_step(number: int) -> dict[str, Any]:
         start = time.perf_counter()
-        total = 0.0
-        for micro in range(tc.gradient_accumulation_steps):
+        def draw(micro: int) -> tuple[torch.Tensor, ...]:
             rng = np.random.default_rng([tc.seed, number - 1, micro, rank])
             target, mask, labels = training_batch(train, tc.batch_size, rng, config.data.flip_augment)
             x0, context, m = _inputs(codec, target.to(device), mask.to(device))
             noise, timesteps = noise_and_timesteps(tuple(x0.shape), config.schedule.num_train_timesteps,
                                                    seed_of(tc.seed, number - 1, micro, rank))
-            with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    loss = diffusion_loss(model, scheduler, x0, m, labels.to(device) if conditioned else None,
-                                          noise.to(device), timesteps.to(device), tc.mask_weight, context=context)
-                optimizer_step(accelerator, model, loss, optimizer, lr_schedule, tc.max_grad_norm)
-            total += float(loss.detach()) / tc.gradient_accumulation_steps
+            return x0, m, labels.to(device) if conditioned else None, noise.to(device), timesteps.to(device), context
+
+        def loss_of(x0, m, labels, noise, timesteps, context) -> torch.Tensor:
+            return diffusion_loss(model, scheduler, x0, m, labels, noise, timesteps, tc.mask_weight, context=context)
+
+        total = accumulated_step(accelerator, model, optimizer, lr_schedule, tc.gradient_accumulation_steps,
+                                 tc.max_grad_norm, draw, loss_of)
         ema.step(net.parameters())
         clock["elapsed"] += time.perf_counter() - start
         row = {"step": number, "stage": "denoiser", "loss": round(total, 6),
