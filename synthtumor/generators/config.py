@@ -17,6 +17,7 @@ small lesion and nothing else), and ``size_classes_mm`` completes the defaults
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,9 +31,12 @@ from synthtumor.generators.shape_laws import NoduleLaw, parse_elongation, parse_
 from synthtumor.lesions.placement import PlacementRules
 from synthtumor.lesions.spec import PATTERNS, SIZE_CLASSES
 
-__all__ = ["Range", "AppearanceLaw", "GeneratorConfig", "list_presets", "PHASE_KEYS"]
+__all__ = ["Range", "AppearanceLaw", "GeneratorConfig", "list_presets", "PHASE_KEYS", "MEMBER_KEYS"]
 
 PHASE_KEYS = ("native", "arterial", "portal", "delayed", "default")
+#: The keys a blend's lesions take from their member preset (the rest come from the blend).
+MEMBER_KEYS = ("lobulation", "irregularity", "edge_width_mm", "margin_mm", "margin_scale_mm",
+               "mass_effect_min_radius_mm", "mass_effect_strength", "appearance")
 
 
 def _range(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> tuple[float, float]:
@@ -167,6 +171,9 @@ class GeneratorConfig:
         elongation: ``{long, flat}`` axis-ratio laws (replaces ``axis_jitter``), or empty.
         nodules: sub-nodule laws (multi-nodular lesions).
         provenance: what a fitted preset was fitted on (dataset, lesions, parameters).
+        member_overrides: for a blend: the overrides of :data:`MEMBER_KEYS` given to
+            :meth:`from_preset`, which every member preset takes too (a blend's lesions take
+            those laws from their member, so they would otherwise be dropped).
     """
 
     name: str
@@ -191,6 +198,7 @@ class GeneratorConfig:
     elongation: dict[str, Any] = field(default_factory=dict)
     nodules: NoduleLaw = field(default_factory=NoduleLaw)
     provenance: dict[str, Any] = field(default_factory=dict)
+    member_overrides: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GeneratorConfig:
@@ -201,7 +209,7 @@ class GeneratorConfig:
         """
         data = dict(data)
         name = str(data.pop("name", "custom"))
-        known = set(cls.__dataclass_fields__) - {"name"}
+        known = set(cls.__dataclass_fields__) - {"name", "member_overrides"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"preset {name!r}: unknown keys {unknown}.", fix=f"use {sorted(known)}.")
@@ -278,7 +286,17 @@ class GeneratorConfig:
         Raises:
             ConfigError: unknown preset or invalid values.
         """
-        return cls.from_dict(_deep_merge(load_preset_dict(name), overrides))
+        raw = load_preset_dict(name)
+        if not (overrides.get("blend") or raw.get("blend")):
+            return cls.from_dict(_deep_merge(raw, overrides))
+        # a blend: its lesions take shape and appearance from their member preset, so those
+        # overrides go to every member (checked here, when the blend is built)
+        members = {k: v for k, v in overrides.items() if k in MEMBER_KEYS}
+        own = {k: v for k, v in overrides.items() if k != "appearance"}
+        config = cls.from_dict(_deep_merge(raw, own))
+        for member in config.blend:
+            cls.from_preset(member, **members)
+        return dataclasses.replace(config, member_overrides=copy.deepcopy(members))
 
     def law_for(self, phase: str) -> AppearanceLaw:
         """The appearance law of ``phase`` (or the default one)."""

@@ -122,7 +122,9 @@ class HeuristicGenerator(LesionGenerator):
     def __init__(self, config: GeneratorConfig, block_mm: float = 2.0) -> None:
         super().__init__(block_mm=block_mm)
         self.config = config
-        self.members = {name: GeneratorConfig.from_preset(name) for name in config.blend}
+        # a blend's members take the overrides of the keys its lesions read from them
+        self.members = {name: GeneratorConfig.from_preset(name, **config.member_overrides)
+                        for name in config.blend}
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> HeuristicGenerator:
