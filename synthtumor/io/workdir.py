@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["WORK_DIR_NAME", "WORK_DIR_ENV", "work_area", "temp_path", "sweep_stray_temp_files", "current_umask"]
+__all__ = ["WORK_DIR_NAME", "WORK_DIR_ENV", "work_area", "temp_path", "sweep_stray_temp_files", "current_umask",
+           "share_like_umask"]
 
 WORK_DIR_NAME = ".synthtumor-tmp"
 WORK_DIR_ENV = "SYNTHTUMOR_WORK_DIR"
@@ -36,6 +37,12 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def share_like_umask(path: str | os.PathLike) -> None:
+    """Give a file written by a library that creates it private (safetensors: 0600) the mode any
+    other new file gets under the user's umask (0644 under the usual 022)."""
+    os.chmod(path, 0o666 & ~current_umask())
 
 
 @contextmanager

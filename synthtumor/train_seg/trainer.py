@@ -29,6 +29,7 @@ from synthtumor.case import Phase
 from synthtumor.errors import ConfigError, raise_user_error_in
 from synthtumor.generators.base import LesionGenerator
 from synthtumor.io.labelmap import LabelMap
+from synthtumor.io.workdir import share_like_umask
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import stage_classes, train_transform
 from synthtumor.train_seg.networks import build_network, deep_supervision_weights
@@ -208,5 +209,6 @@ def train_stage(
     tmp = folder / ".model.safetensors.tmp"
     # save_model stores tensors that modules share (DynUNet's skip layers alias its blocks) once
     save_model(accelerator.unwrap_model(model), str(tmp))
+    share_like_umask(tmp)  # safetensors writes 0600: colleagues could not load the model
     os.replace(tmp, folder / "model.safetensors")
     return folder

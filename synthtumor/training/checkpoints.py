@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from synthtumor.errors import CaseFileError
 from synthtumor.io.case_io import write_json_atomic
+from synthtumor.io.workdir import share_like_umask
 
 __all__ = ["save_checkpoint", "latest_checkpoint", "prune_checkpoints", "checkpoint_state", "load_checkpoint_file",
            "load_optimizer_state", "LATEST"]
@@ -64,6 +65,7 @@ def save_checkpoint(root: Path, step: int, weights: Mapping[str, Mapping[str, to
     tmp.mkdir(parents=True)
     for stem, tensors in weights.items():
         save_file(_tensors(tensors), str(tmp / f"{stem}.safetensors"))
+        share_like_umask(tmp / f"{stem}.safetensors")  # safetensors writes 0600
     torch.save(optimizer_state, tmp / "optimizer.pt")
     write_json_atomic({"step": step, **state}, tmp / "state.json")
     final = root / name

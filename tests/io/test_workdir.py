@@ -79,3 +79,23 @@ def test_sweep_removes_only_hidden_temporary_names(tmp_path):
     removed = sweep_stray_temp_files(tmp_path)
     assert sorted(p.name for p in removed) == sorted(strays)
     assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == sorted(keep)
+
+
+def test_trained_weights_are_readable_by_colleagues(tmp_path):
+    """safetensors creates its files 0600; a model on a shared cluster must follow the umask."""
+    from synthtumor.train_seg.config import TrainConfig
+    from synthtumor.train_seg.trainer import train_stage
+
+    from tests.conftest import blob_dataset
+
+    data = blob_dataset(tmp_path / "data", n=1)
+    config = TrainConfig(network="unet", dims=2, channels=(4, 8), spacing_mm=(3.0, 3.0, 3.0), patch_size=(16, 16),
+                         batch_size=2, iterations=2, checkpoint_every=2, num_workers=0, mixed_precision="no")
+    items = [{"image": str(data / "blob0" / "image.nii.gz"), "label": str(data / "blob0" / "label.nii.gz"),
+              "case_id": "blob0"}]
+    train_stage(config, items, tmp_path / "run", quiet=True)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    weights = sorted((tmp_path / "run").rglob("*.safetensors"))
+    assert len(weights) >= 2  # the model and its checkpoint
+    assert {stat.S_IMODE(p.stat().st_mode) for p in weights} == {0o666 & ~umask}
