@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -57,10 +58,60 @@ Range = tuple[float, float]
 
 
 def _law(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> Range | Law:
-    """A law mapping (:func:`~synthtumor.generators.laws.parse_law`) or a range ``[a, b]``."""
+    """A law mapping (:func:`~synthtumor.generators.laws.parse_law`) or a range ``[a, b]``; a
+    parsed :class:`Law` stays as it is."""
+    if isinstance(value, Law):
+        return value
     if isinstance(value, Mapping):
         return parse_law(value, name, lo, hi)
     return _range(value, name, lo, hi)
+
+
+def _number(value: Any, name: str, lo: float, hi: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+    if not lo <= number <= hi:
+        raise ConfigError(f"{name} must be in [{lo}, {hi}], got {number}.")
+    return number
+
+
+def _bounded(default: Any, lo: float, hi: float, kind: str = "range") -> Any:
+    """A field whose value is checked against ``[lo, hi]`` whenever the object is built:
+    ``kind`` ``range`` (``[a, b]``), ``law`` (``[a, b]`` or a law mapping), ``optional_law``
+    (a law, or None) or ``number``."""
+    return field(default=default, metadata={"bounds": (lo, hi), "kind": kind})
+
+
+#: The dotted name of the object being built (a preset's section), for error messages.
+_WHERE: ContextVar[str] = ContextVar("where", default="")
+
+
+def _check_bounded(obj: Any, default_where: str) -> None:
+    """Check and normalise every :func:`_bounded` field of a frozen dataclass, in place."""
+    where = _WHERE.get() or default_where
+    for f in dataclasses.fields(obj):
+        if "bounds" not in f.metadata:
+            continue
+        lo, hi = f.metadata["bounds"]
+        value, name, kind = getattr(obj, f.name), f"{where}.{f.name}", f.metadata["kind"]
+        if kind == "number":
+            value = _number(value, name, lo, hi)
+        elif kind == "range":
+            value = _range(value, name, lo, hi)
+        elif value is not None or kind != "optional_law":
+            value = _law(value, name, lo, hi)
+        object.__setattr__(obj, f.name, value)
+
+
+def _built(cls, where: str, **kw: Any) -> Any:
+    """``cls(**kw)``, its errors naming ``where`` (e.g. ``liver_metastasis.appearance.portal``)."""
+    token = _WHERE.set(where)
+    try:
+        return cls(**kw)
+    finally:
+        _WHERE.reset(token)
 
 
 def _weights(value: Any, name: str, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
@@ -102,19 +153,25 @@ class AppearanceLaw:
     Every ``U(a, b)`` above may instead be a law mapping (:mod:`synthtumor.generators.laws`).
     """
 
-    patterns: dict[str, float]
-    contrast_hu: Range = (-40.0, -20.0)
-    target_hu: Range | None = None
-    texture: Range = (0.5, 1.0)
-    texture_scale_mm: Range = (1.5, 3.0)
-    necrosis_fraction: Range = (0.3, 0.6)
-    necrosis_hu: Range = (10.0, 25.0)
-    rim_hu: Range = (0.0, 0.0)
-    rim_width_mm: Range = (1.5, 3.0)
-    calcification_prob: float = 0.0
-    calcification_hu: Range = (200.0, 600.0)
-    texture_size_exponent: float = 0.0
-    texture_ref_radius_mm: float = 10.0
+    patterns: dict[str, float] = field(default_factory=lambda: {"homogeneous": 1.0})
+    contrast_hu: Range = _bounded((-40.0, -20.0), -500, 500, "law")
+    target_hu: Range | None = _bounded(None, -200, 500, "optional_law")
+    texture: Range = _bounded((0.5, 1.0), 0, 10, "law")
+    texture_scale_mm: Range = _bounded((1.5, 3.0), 0.1, 50, "law")
+    necrosis_fraction: Range = _bounded((0.3, 0.6), 0, 0.95, "law")
+    necrosis_hu: Range = _bounded((10.0, 25.0), -200, 200, "law")
+    rim_hu: Range = _bounded((0.0, 0.0), -300, 500, "law")
+    rim_width_mm: Range = _bounded((1.5, 3.0), 0.1, 20, "law")
+    calcification_prob: float = _bounded(0.0, 0, 1, "number")
+    calcification_hu: Range = _bounded((200.0, 600.0), 0, 2000, "law")
+    texture_size_exponent: float = _bounded(0.0, -2.0, 2.0, "number")
+    texture_ref_radius_mm: float = _bounded(10.0, 0.5, 200.0, "number")
+
+    def __post_init__(self) -> None:
+        """Every range is checked here, however the law is built (:func:`_bounded` fields)."""
+        where = _WHERE.get() or "AppearanceLaw"
+        object.__setattr__(self, "patterns", _weights(self.patterns, f"{where}.patterns", PATTERNS))
+        _check_bounded(self, "AppearanceLaw")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> AppearanceLaw:
@@ -123,24 +180,8 @@ class AppearanceLaw:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown keys {unknown}.", fix=f"use {sorted(known)}.")
-        kw: dict[str, Any] = {"patterns": _weights(data.get("patterns", {"homogeneous": 1}), f"{where}.patterns", PATTERNS)}
-        limits = {"texture": (0, 10), "texture_scale_mm": (0.1, 50), "necrosis_fraction": (0, 0.95),
-                  "rim_width_mm": (0.1, 20), "contrast_hu": (-500, 500), "target_hu": (-200, 500),
-                  "necrosis_hu": (-200, 200), "rim_hu": (-300, 500), "calcification_hu": (0, 2000)}
-        for key, (lo, hi) in limits.items():
-            if key in data and data[key] is not None:
-                kw[key] = _law(data[key], f"{where}.{key}", lo, hi)
-        for key, (lo, hi) in {"texture_size_exponent": (-2.0, 2.0), "texture_ref_radius_mm": (0.5, 200.0)}.items():
-            if key in data:
-                value = float(data[key])
-                if not lo <= value <= hi:
-                    raise ConfigError(f"{where}.{key} must be in [{lo}, {hi}], got {value}.")
-                kw[key] = value
-        prob = float(data.get("calcification_prob", 0.0))
-        if not 0 <= prob <= 1:
-            raise ConfigError(f"{where}.calcification_prob must be in [0, 1], got {prob}.")
-        kw["calcification_prob"] = prob
-        return cls(**kw)
+        kw = {k: v for k, v in data.items() if v is not None or k == "target_hu"}
+        return _built(cls, where, **kw)
 
 
 @dataclass(frozen=True)
@@ -180,16 +221,16 @@ class GeneratorConfig:
     organ: str = "liver"
     description: str = ""
     size_classes_mm: dict[str, float] = field(default_factory=lambda: dict(SIZE_CLASSES))
-    size_jitter: Range = (0.75, 1.25)
-    axis_jitter: Range = (0.85, 1.15)
+    size_jitter: Range = _bounded((0.75, 1.25), 0.1, 10)
+    axis_jitter: Range = _bounded((0.85, 1.15), 0.1, 10)
     counts: dict[str, tuple[int, int]] = field(default_factory=lambda: {"small": (1, 1)})
-    lobulation: Range = (0.0, 0.2)
-    irregularity: Range = (0.02, 0.08)
-    edge_width_mm: Range = (1.0, 2.5)
-    margin_mm: Range = (0.0, 0.0)
-    margin_scale_mm: Range = (2.0, 2.0)
-    mass_effect_min_radius_mm: float = 15.0
-    mass_effect_strength: Range = (0.0, 0.0)
+    lobulation: Range = _bounded((0.0, 0.2), 0, 0.5, "law")
+    irregularity: Range = _bounded((0.02, 0.08), 0, 0.35, "law")
+    edge_width_mm: Range = _bounded((1.0, 2.5), 0, 20, "law")
+    margin_mm: Range = _bounded((0.0, 0.0), 0, 10, "law")
+    margin_scale_mm: Range = _bounded((2.0, 2.0), 0.3, 20)
+    mass_effect_min_radius_mm: float = _bounded(15.0, 0.0, 500.0, "number")
+    mass_effect_strength: Range = _bounded((0.0, 0.0), 0, 0.6)
     placement: PlacementRules = field(default_factory=PlacementRules)
     appearance: dict[str, AppearanceLaw] = field(default_factory=dict)
     blend: dict[str, float] = field(default_factory=dict)
@@ -199,6 +240,21 @@ class GeneratorConfig:
     nodules: NoduleLaw = field(default_factory=NoduleLaw)
     provenance: dict[str, Any] = field(default_factory=dict)
     member_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Every range is checked here, however the preset is built (:func:`_bounded` fields),
+        and the appearance and blend must say how lesions look."""
+        _check_bounded(self, self.name)
+        if not isinstance(self.placement, PlacementRules):
+            raise ConfigError(f"{self.name}.placement must be PlacementRules, got {type(self.placement).__name__}.")
+        if not all(isinstance(law, AppearanceLaw) for law in self.appearance.values()):
+            raise ConfigError(f"{self.name}.appearance must map phases to AppearanceLaw.")
+        if not self.appearance and not self.blend:
+            raise ConfigError(f"preset {self.name!r} gives neither an appearance nor a blend of presets.")
+        if self.appearance and "default" not in self.appearance:
+            raise ConfigError(f"{self.name}.appearance needs a 'default' entry for unlisted phases.")
+        if (self.size_law is None) != (self.count_law is None):
+            raise ConfigError(f"{self.name}: size_law and count_law go together.", fix="give both, or neither.")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GeneratorConfig:
@@ -223,20 +279,15 @@ class GeneratorConfig:
                 raise ConfigError(f"{name}.size_classes_mm: radii must be > 0 mm.")
             kw["size_classes_mm"] = {**SIZE_CLASSES, **sizes}
         classes = kw.get("size_classes_mm", SIZE_CLASSES)
-        for key, (lo, hi) in {"size_jitter": (0.1, 10), "axis_jitter": (0.1, 10), "lobulation": (0, 0.5),
-                              "irregularity": (0, 0.35), "edge_width_mm": (0, 20),
-                              "mass_effect_strength": (0, 0.6), "margin_mm": (0, 10),
-                              "margin_scale_mm": (0.3, 20)}.items():
+        for key in ("size_jitter", "axis_jitter", "lobulation", "irregularity", "edge_width_mm",
+                    "mass_effect_strength", "margin_mm", "margin_scale_mm", "mass_effect_min_radius_mm"):
             if key in data:
-                law = _law if key in ("lobulation", "irregularity", "edge_width_mm", "margin_mm") else _range
-                kw[key] = law(data[key], f"{name}.{key}", lo, hi)
+                kw[key] = data[key]  # checked against its field's bounds when the preset is built
         for key, (lo, hi) in {"size_law": (0.5, 150.0), "count_law": (1, 100)}.items():
             if data.get(key) is not None:
                 if not isinstance(data[key], Mapping):
                     raise ConfigError(f"{name}.{key} must be a law mapping (kind: ...).")
                 kw[key] = parse_law(data[key], f"{name}.{key}", lo, hi)
-        if ("size_law" in kw) != ("count_law" in kw):
-            raise ConfigError(f"{name}: size_law and count_law go together.", fix="give both, or neither.")
         if data.get("elongation"):
             kw["elongation"] = parse_elongation(data["elongation"], f"{name}.elongation", _law)
         if data.get("nodules"):
@@ -245,8 +296,6 @@ class GeneratorConfig:
             if not isinstance(data["provenance"], Mapping):
                 raise ConfigError(f"{name}.provenance must be a mapping.")
             kw["provenance"] = dict(data["provenance"])
-        if "mass_effect_min_radius_mm" in data:
-            kw["mass_effect_min_radius_mm"] = float(data["mass_effect_min_radius_mm"])
         if "counts" in data:
             counts = {}
             for cls_name, law in (data["counts"] or {}).items():
@@ -273,10 +322,6 @@ class GeneratorConfig:
         kw["appearance"] = appearance
         if data.get("blend"):
             kw["blend"] = _weights(data["blend"], f"{name}.blend")
-        if not appearance and not kw.get("blend"):
-            raise ConfigError(f"preset {name!r} gives neither an appearance nor a blend of presets.")
-        if appearance and "default" not in appearance:
-            raise ConfigError(f"{name}.appearance needs a 'default' entry for unlisted phases.")
         return cls(**kw)
 
     @classmethod

@@ -40,3 +40,24 @@ def test_a_member_override_out_of_range_is_refused_when_the_blend_is_built():
 def test_without_overrides_a_blend_is_what_it_was():
     assert GeneratorConfig.from_preset("mixed").member_overrides == {}
     assert "lobulation" in MEMBER_KEYS and "counts" not in MEMBER_KEYS  # counts belong to the blend
+
+
+def test_building_a_config_directly_checks_its_ranges_too():
+    """Ranges live next to their fields and are checked however the object is built (before,
+    only from_dict checked them)."""
+    from synthtumor.generators.config import AppearanceLaw
+
+    with pytest.raises(ConfigError, match=r"AppearanceLaw.texture = \[0.5, 50.0\] lies outside \[0, 10\]"):
+        AppearanceLaw(texture=(0.5, 50.0))
+    with pytest.raises(ConfigError, match="calcification_prob must be in"):
+        AppearanceLaw(calcification_prob=1.5)
+    with pytest.raises(ConfigError, match="unknown key 'swirl'"):
+        AppearanceLaw(patterns={"swirl": 1.0})
+    law = AppearanceLaw(contrast_hu=[-30, -10])
+    assert law.contrast_hu == (-30.0, -10.0)  # normalised as from a file
+    with pytest.raises(ConfigError, match=r"mine.lobulation = \[0.0, 0.9\] lies outside"):
+        GeneratorConfig(name="mine", lobulation=(0.0, 0.9), appearance={"default": law})
+    with pytest.raises(ConfigError, match="neither an appearance nor a blend"):
+        GeneratorConfig(name="empty")
+    with pytest.raises(ConfigError, match="liver_metastasis.appearance.portal.texture"):
+        GeneratorConfig.from_preset("liver_metastasis", appearance={"portal": {"texture": [0, 99]}})
