@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from synthtumor.io.scan_checks import SPACING_ENV
+from synthtumor.io.scan_checks import SPACING_ENV, spacing_limits
 from synthtumor.io.workdir import work_area
 
 __all__ = ["command_environment"]
@@ -28,6 +28,7 @@ def command_environment(out: str | os.PathLike | None, spacing_range: Sequence[f
     if spacing_range is not None:
         os.environ[SPACING_ENV] = ",".join(repr(float(v)) for v in spacing_range)
     try:
+        spacing_limits()  # a bad --spacing-range is refused once, before any work, not in every case
         with work_area(Path(out)) if out is not None else contextlib.nullcontext():
             yield
     finally:

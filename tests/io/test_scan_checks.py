@@ -105,3 +105,11 @@ def test_train_seg_refuses_a_bad_validation_scan_before_training(coarse, tmp_pat
                  "--config", str(config), "--quiet"]) == 2
     assert "voxel spacing 2 x 2 x 50 mm" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before a single step
+
+
+def test_a_reversed_spacing_range_is_refused_before_any_work(tmp_path, capsys):
+    data = blob_dataset(tmp_path / "data", n=1)
+    assert main(["generate", "--input", str(data), "--out", str(tmp_path / "out"), "--spacing-range", "5", "1",
+                 "--quiet"]) == 2
+    assert "error: the spacing range '5.0,1.0' is not two increasing" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
