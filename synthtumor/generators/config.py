@@ -149,6 +149,16 @@ class AppearanceLaw:
             by ``(r_eq / texture_ref_radius_mm)^exponent`` (``r_eq`` the lesion's equivalent
             radius, mm); 0: the same law at every size.
         texture_ref_radius_mm: the radius (mm) at which the texture law holds as written.
+        calcification_count: ``U{a..b}`` specks in a calcified lesion.
+        calcification_depth: ``U(a, b)`` a speck's distance from the centre, as a fraction of
+            the radius along a uniform direction (drawn when the lesion is rendered).
+        calcification_sigma_mm: a speck's Gaussian sigma (mm).
+        nodule_count: ``U{a..b}`` peripheral nodules (``peripheral_nodular``; drawn at render).
+        nodule_sharpness: ``U(a, b)`` each nodule's angular sharpness ``k`` in ``exp(k (cos - 1))``.
+        necrosis_edge_texture: how far the texture moves the necrotic core's edge (fraction of
+            the radius per unit of texture).
+        necrosis_edge_width: width of the core's soft edge (fraction of the radius).
+        necrosis_texture: the core's texture amplitude relative to the viable tissue's.
 
     Every ``U(a, b)`` above may instead be a law mapping (:mod:`synthtumor.generators.laws`).
     """
@@ -166,6 +176,14 @@ class AppearanceLaw:
     calcification_hu: Range = _bounded((200.0, 600.0), 0, 2000, "law")
     texture_size_exponent: float = _bounded(0.0, -2.0, 2.0, "number")
     texture_ref_radius_mm: float = _bounded(10.0, 0.5, 200.0, "number")
+    calcification_count: Range = _bounded((1.0, 3.0), 1, 20)
+    calcification_depth: Range = _bounded((0.0, 0.7), 0, 1)
+    calcification_sigma_mm: float = _bounded(0.8, 0.1, 10, "number")
+    nodule_count: Range = _bounded((5.0, 9.0), 1, 50)
+    nodule_sharpness: Range = _bounded((6.0, 14.0), 0.5, 100)
+    necrosis_edge_texture: float = _bounded(0.08, 0, 1, "number")
+    necrosis_edge_width: float = _bounded(0.06, 0.005, 0.5, "number")
+    necrosis_texture: float = _bounded(0.3, 0, 2, "number")
 
     def __post_init__(self) -> None:
         """Every range is checked here, however the law is built (:func:`_bounded` fields)."""

@@ -94,7 +94,7 @@ def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu:
     if law.texture_size_exponent and radius_mm:
         texture *= (radius_mm / law.texture_ref_radius_mm) ** law.texture_size_exponent
     has_calcification = rng.random() < law.calcification_prob
-    n_calc = int(rng.integers(1, 4))
+    n_calc = int(rng.integers(int(law.calcification_count[0]), int(law.calcification_count[1]) + 1))
     return IntensitySpec(
         pattern=pattern,
         contrast_hu=target - median_hu if target is not None else contrast,
@@ -106,6 +106,14 @@ def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu:
         rim_width_mm=_u(rng, law.rim_width_mm),
         calcifications=n_calc if has_calcification else 0,
         calcification_hu=_u(rng, law.calcification_hu),
+        # the laws drawn at render time, and the renderer's constants, travel with the spec
+        calcification_depth=law.calcification_depth,
+        calcification_sigma_mm=law.calcification_sigma_mm,
+        nodule_count=(int(law.nodule_count[0]), int(law.nodule_count[1])),
+        nodule_sharpness=law.nodule_sharpness,
+        necrosis_edge_texture=law.necrosis_edge_texture,
+        necrosis_edge_width=law.necrosis_edge_width,
+        necrosis_texture=law.necrosis_texture,
     )
 
 

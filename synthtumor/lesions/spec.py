@@ -40,6 +40,12 @@ class IntensitySpec:
         rim_width_mm: thickness of the rim or capsule (mm).
         calcifications: number of calcification specks.
         calcification_hu: extra HU of a speck.
+        calcification_depth, nodule_count, nodule_sharpness: the laws the renderer draws the
+            specks' places and the peripheral nodules from (``U(a, b)``, ``U{a..b}``), with the
+            lesion's texture seed; copied from the preset's appearance law.
+        calcification_sigma_mm, necrosis_edge_texture, necrosis_edge_width, necrosis_texture:
+            the renderer's constants, from the preset (see
+            :class:`~synthtumor.generators.config.AppearanceLaw`).
     """
 
     pattern: str = "homogeneous"
@@ -52,8 +58,18 @@ class IntensitySpec:
     rim_width_mm: float = 2.0
     calcifications: int = 0
     calcification_hu: float = 400.0
+    calcification_depth: tuple[float, float] = (0.0, 0.7)
+    calcification_sigma_mm: float = 0.8
+    nodule_count: tuple[int, int] = (5, 9)
+    nodule_sharpness: tuple[float, float] = (6.0, 14.0)
+    necrosis_edge_texture: float = 0.08
+    necrosis_edge_width: float = 0.06
+    necrosis_texture: float = 0.3
 
     def __post_init__(self) -> None:
+        for name in ("calcification_depth", "nodule_sharpness"):  # JSON gives lists
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        object.__setattr__(self, "nodule_count", tuple(int(v) for v in self.nodule_count))
         if self.pattern not in PATTERNS:
             raise ConfigError(f"unknown lesion pattern {self.pattern!r}.", fix=f"use one of {PATTERNS}.")
         if not 0.0 <= self.necrosis_fraction < 1.0:

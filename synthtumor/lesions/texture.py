@@ -6,15 +6,19 @@ The renderer adds ``alpha * delta`` to the scan, so the scan's own noise stays i
 * viable tissue: ``contrast_hu + texture_hu * T(x)``, ``T`` band-limited noise of unit
   standard deviation made locally on the lesion's box (white noise filtered periodically by a
   Gaussian of sigma ``texture_scale_mm``; no precomputed textures);
-* ``necrotic_core``: inside normalised radius ``necrosis_fraction`` (made irregular by ``T``),
-  the HU goes to ``necrosis_hu`` (absolute, fluid-like) with a soft transition;
+* ``necrotic_core``: inside normalised radius ``necrosis_fraction`` (moved by
+  ``necrosis_edge_texture * T``), the HU goes to ``necrosis_hu`` (absolute, fluid-like; its
+  texture ``necrosis_texture`` times the viable one's) over a soft edge of width
+  ``necrosis_edge_width`` (fraction of the radius);
 * ``enhancing_rim``: ``+ rim_hu * exp(-depth^2 / (2 w^2))``, depth below the surface (mm);
 * ``capsule``: a band ``+ rim_hu`` centred ``w / 2`` below the surface, width ``w``;
-* ``peripheral_nodular``: the rim, modulated by 5-9 nodules on the sphere (hemangioma);
+* ``peripheral_nodular``: the rim, modulated by ``n ~ U{nodule_count}`` nodules on the sphere
+  (hemangioma), each ``exp(k (cos - 1))`` around a uniform direction, ``k ~ U(nodule_sharpness)``;
 * calcifications: ``calcifications`` specks of ``+ calcification_hu``, Gaussian of sigma
-  0.8 mm, at random points within normalised radius 0.7.
+  ``calcification_sigma_mm``, at a uniform direction and ``U(calcification_depth)`` of the radius.
 
-All random draws come from ``numpy.random.default_rng(spec.texture_seed)``.
+Every law and constant comes from the preset (through ``spec.intensity``); all random draws
+come from ``numpy.random.default_rng(spec.texture_seed)``.
 """
 
 from __future__ import annotations
@@ -173,9 +177,9 @@ def lesion_delta_hu(
         depth = np.maximum(-field.signed_mm, np.float32(0.0))
 
     if look.pattern == "necrotic_core" and look.necrosis_fraction > 0:
-        edge = field.rho_norm - np.float32(look.necrosis_fraction) + np.float32(0.08) * texture
-        core = _soft_step(edge, 0.06)
-        necrotic = np.float32(look.necrosis_hu - parenchyma_hu) + np.float32(0.3 * look.texture_hu) * texture
+        edge = field.rho_norm - np.float32(look.necrosis_fraction) + np.float32(look.necrosis_edge_texture) * texture
+        core = _soft_step(edge, look.necrosis_edge_width)
+        necrotic = np.float32(look.necrosis_hu - parenchyma_hu) + np.float32(look.necrosis_texture * look.texture_hu) * texture
         delta = delta * (1 - core) + necrotic * core
         if look.rim_hu:
             delta += np.float32(look.rim_hu) * np.exp(-(depth**2) / (2 * w * w))
@@ -186,17 +190,17 @@ def lesion_delta_hu(
     elif look.pattern == "peripheral_nodular":
         n = field.direction
         nodules = np.zeros(shape, dtype=np.float32)
-        for _ in range(int(rng.integers(5, 10))):
+        for _ in range(int(rng.integers(look.nodule_count[0], look.nodule_count[1] + 1))):
             d = rng.normal(size=3)
             d /= np.linalg.norm(d)
             dot = d[0] * n[0] + d[1] * n[1] + d[2] * n[2]
-            nodules = np.maximum(nodules, np.exp(np.float32(rng.uniform(6, 14)) * (dot - 1)))
+            nodules = np.maximum(nodules, np.exp(np.float32(rng.uniform(*look.nodule_sharpness)) * (dot - 1)))
         delta += np.float32(look.rim_hu) * nodules * np.exp(-(depth**2) / (2 * (2 * w) ** 2))
 
     for _ in range(look.calcifications):
         direction = rng.normal(size=3)
         direction /= np.linalg.norm(direction)
-        point = direction * rng.uniform(0, 0.7) * np.asarray(spec.radii_mm) @ np.asarray(spec.rotation).T
+        point = direction * rng.uniform(*look.calcification_depth) * np.asarray(spec.radii_mm) @ np.asarray(spec.rotation).T
         dist2 = sum((field.offset_mm[a] - np.float32(point[a])) ** 2 for a in range(3))
-        delta += np.float32(look.calcification_hu) * np.exp(-dist2 / np.float32(2 * 0.8**2))
+        delta += np.float32(look.calcification_hu) * np.exp(-dist2 / np.float32(2 * look.calcification_sigma_mm**2))
     return delta.astype(np.float32, copy=False)
