@@ -127,13 +127,22 @@ def error_text(exc: BaseException) -> str:
 
 
 class _Runner:
-    """The actor: builds ``factory()`` once, then calls it with one item per :meth:`run`."""
+    """The actor: builds ``factory()`` once, then calls it with one item per :meth:`run`. A
+    factory that raises (a checkpoint this node cannot see) makes every call raise that error,
+    so each item is reported with it rather than as a dead actor."""
 
     def __init__(self, factory: Callable[[], Callable[[Any], Any]], env: dict[str, str]) -> None:
         os.environ.update(env)
-        self._fn = factory()
+        self._fn: Callable[[Any], Any] | None = None
+        self._setup_error: Exception | None = None
+        try:
+            self._fn = factory()
+        except Exception as exc:  # noqa: BLE001 - raised again by every call
+            self._setup_error = exc
 
     def run(self, item: Any) -> Any:
+        if self._fn is None:
+            raise self._setup_error
         return self._fn(item)
 
 

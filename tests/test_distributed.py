@@ -100,3 +100,13 @@ def test_without_ray_the_error_names_the_extra(monkeypatch):
 def test_out_of_range_options_are_refused(bad):
     with pytest.raises(ConfigError):
         RayOptions(**bad).check()
+
+
+def _no_setup():
+    raise ValueError("checkpoint /nowhere is not on this node")
+
+
+def test_a_factory_that_fails_reports_its_error_for_each_item(ray_instance):
+    done, failed = _run(_no_setup, range(2), 2, workers=1, retries=0)
+    assert done == {} and sorted(failed) == [(i, "ValueError: checkpoint /nowhere is not on this node", 1)
+                                             for i in range(2)]
