@@ -97,7 +97,7 @@ def ray_cluster(options: RayOptions, quiet: bool = False) -> Iterator[Any]:
         yield ray
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": not quiet,
-                              "logging_level": logging.WARNING if quiet else logging.INFO}
+                              "logging_level": logging.ERROR if quiet else logging.INFO}
     try:
         if options.address:
             ray.init(address=options.address, **kwargs)
