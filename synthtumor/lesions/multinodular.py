@@ -37,10 +37,10 @@ def union_box(spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra
     boxes += [single_box(nodule_spec(spec, k), affine, shape) for k in range(len(spec.nodules))]
     out = []
     for axis in range(3):
-        lo = min(b[axis].start for b in boxes if b[axis].stop > b[axis].start) if any(
-            b[axis].stop > b[axis].start for b in boxes) else 0
-        hi = max(b[axis].stop for b in boxes)
-        out.append(slice(lo, max(hi, lo)))
+        # only bodies that reach into the volume count: an empty span (a body beyond the volume,
+        # e.g. outside a training patch) may lie past its end and must not stretch the box
+        spans = [b[axis] for b in boxes if b[axis].stop > b[axis].start]
+        out.append(slice(min(s.start for s in spans), max(s.stop for s in spans)) if spans else slice(0, 0))
     return tuple(out)  # type: ignore[return-value]
 
 

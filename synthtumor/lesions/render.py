@@ -154,9 +154,6 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
         spec = specs[index]
         zone = ZONE_FACTOR * spec.max_extent_mm if spec.mass_effect > 0 else 0.0
         box = lesion_box(spec, affine, case.shape)
-        if any(s.stop <= s.start for s in box):  # the lesion reaches no voxel of this volume (a patch)
-            rendered[index] = RenderedLesion(0, 0.0, tuple((s.start, s.stop) for s in box))
-            continue
         touched = box
         if zone:
             touched = lesion_box(spec, affine, case.shape, extra_mm=zone - spec.max_extent_mm)

@@ -65,3 +65,23 @@ def test_nodule_validation_and_json_roundtrip():
     old = spec.to_dict()
     del old["nodules"]  # a manifest written before sub-nodules existed
     assert TumorSpec.from_dict(old).nodules == ()
+
+
+def test_a_multinodular_lesion_beyond_a_thin_volume_has_a_box_that_fits_it():
+    """A training patch three slices deep, the lesion wholly above or partly in it: the union box
+    stays inside the volume, and the field and the rendered case agree with it (an empty span
+    past the volume's end once stretched the box beyond it and the renderer crashed)."""
+    import numpy as np
+
+    from synthtumor.lesions.shape import lesion_box, lesion_field
+    from synthtumor.lesions.spec import TumorSpec
+
+    affine = np.diag([2.0, 2.0, 2.5, 1.0])
+    shape = (40, 40, 3)
+    for centre_z in (-30.0, 3.0, 30.0):
+        spec = TumorSpec(centre_mm=(40.0, 40.0, centre_z), radii_mm=(12.0, 10.0, 8.0),
+                         rotation=((1.0, 0, 0), (0, 1.0, 0), (0, 0, 1.0)), size_class="medium", shape_seed=1,
+                         texture_seed=2, nodules=((0.6, 0.0, 0.5, 0.5),))
+        box = lesion_box(spec, affine, shape)
+        assert all(0 <= s.start <= s.stop <= n for s, n in zip(box, shape))
+        assert lesion_field(spec, affine, box).signed_mm.shape == np.zeros(shape)[box].shape
