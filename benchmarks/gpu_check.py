@@ -49,7 +49,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 SEG_PRESETS = ("dynunet_gpu", "dynunet_2d_gpu")

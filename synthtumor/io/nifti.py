@@ -18,7 +18,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, 
 
 from synthtumor.case import SourceGeometry
 from synthtumor.errors import CaseFileError, InvalidCaseError
-from synthtumor.io.workdir import current_umask, temp_path
+from synthtumor.io.workdir import temp_path
 
 __all__ = [
     "NIFTI_SUFFIXES",

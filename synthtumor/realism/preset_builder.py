@@ -44,7 +44,7 @@ import numpy as np
 
 from synthtumor.generators.config import GeneratorConfig
 from synthtumor.generators.laws import Law
-from synthtumor.lesions.shape import EDGE_SIGMA_PER_WIDTH, VOXEL_BOX_STD
+from synthtumor.lesions.shape import VOXEL_BOX_STD
 from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
                                          scale_law, shift_law, summary)
 from synthtumor.realism.lesion_measures import MeasuredCase

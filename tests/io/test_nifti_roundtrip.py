@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from synthtumor import CaseFileError, InvalidCaseError, load_case, save_case
-from synthtumor.io.nifti import current_umask, from_ras, read_nifti, to_ras, write_nifti
+from synthtumor.io.nifti import from_ras, read_nifti, to_ras, write_nifti
+from synthtumor.io.workdir import current_umask
 
 from tests.conftest import lps_affine, toy_volume, write_nifti_file
 
