@@ -47,7 +47,8 @@ class LesionGenerator(ABC):
 
     @abstractmethod
     def render_result(self, prepared: Prepared, specs: list[TumorSpec], *, inplace: bool = False) -> RenderResult:
-        """Draw ``specs`` and report what each became (``inplace``: into the prepared arrays)."""
+        """Draw ``specs`` and report what each became; the input is left unmodified unless
+        ``inplace`` (draw into the prepared arrays: :func:`~synthtumor.lesions.render.render_lesions`)."""
 
     def render(self, prepared: Prepared, specs: list[TumorSpec]) -> Case:
         """Draw ``specs`` into the prepared case; pure and deterministic."""

@@ -1,10 +1,11 @@
-"""Draw lesions into a prepared case: pure, deterministic, and local to each lesion's box.
+"""Draw lesions into a prepared case: deterministic, local to each lesion's box, and pure unless
+asked to draw in place (``inplace=True``).
 
 For each spec, in order: (1) if it has a mass effect, push the tissue in its zone outward
 (image, organ, vessels and tumours move together); (2) compute its geometry and HU offset on its
 box; (3) add ``alpha * delta`` to the image where the voxel is organ and neither vessel, nor an
 existing tumour, nor ``avoid``; (4) mark as tumour the voxels inside the surface that pass the
-same test. Voxels outside every lesion's box are bit-identical to the input.
+same test. Voxels outside every lesion's box (or mass-effect zone) are bit-identical to the input.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def _ball_offsets(radius_mm: float, metric_bytes: bytes) -> np.ndarray:
 _MAX_SHIFTS = 125
 
 
-def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm: float, affine: np.ndarray) -> np.ndarray:
+def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm: float,
+                      affine: np.ndarray) -> np.ndarray:
     """Exact check on a box: True where no vessel voxel lies closer than ``clearance_mm``.
 
     A voxel is too close when a vessel voxel sits within the (anisotropic, possibly sheared)
@@ -131,10 +133,13 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
     Args:
         prepared: from :func:`synthtumor.anatomy.prepare_case`.
         specs: the lesions; those with a mass effect are drawn first, the others in order.
-        inplace: draw into the prepared case's arrays instead of copies.
+        inplace: draw into the prepared case's arrays instead of copies: then
+            ``prepared.case.image`` and ``prepared.case.tumor`` are modified, and
+            ``prepared.organ`` and ``prepared.vessels`` where a mass effect moves them (a case
+            without a tumour mask gets a new one, in the output only).
 
     Returns:
-        A :class:`RenderResult`; the input case is not modified.
+        A :class:`RenderResult`; the input case is left unmodified unless ``inplace``.
     """
     case = prepared.case
     affine = case.affine
@@ -166,7 +171,8 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
         allowed = changeable_voxels(organ[box], tumor[box], vessels[box] if vessels is not None else None,
                                     occupied[box] if occupied is not None else None)
         clearance = spec.vessel_clearance_mm
-        if vessels is not None and clearance > 0 and (spec.wraps_vessels or zone or any(_intersects(box, m) for m in moved)):
+        if vessels is not None and clearance > 0 and (
+                spec.wraps_vessels or zone or any(_intersects(box, m) for m in moved)):
             allowed &= _clear_of_vessels(vessels, box, clearance, affine)
         inside = field.signed_mm <= 0
         inside &= allowed

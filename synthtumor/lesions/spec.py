@@ -86,8 +86,13 @@ class TumorSpec:
         centre_mm: centre in world RAS+ (mm).
         radii_mm: the three semi-axes of the base ellipsoid (mm), before surface perturbation.
         rotation: 3 x 3 rotation matrix (rows) from lesion axes to world axes, as nested lists.
-        size_class: ``tiny``, ``small``, ``medium``, ``large`` (or ``shrunk`` after the
-            no-room policy shrank it).
+        size_class: the size class the lesion was drawn in, a name of the preset's
+            ``size_classes_mm`` (by default ``tiny``, ``small``, ``medium``, ``large``); with a
+            ``size_law``, the class of nearest radius (in log). It names the class drawn, not the
+            size placed: the no-room policy ``shrink`` keeps the name while it shrinks
+            ``radii_mm``. Not checked (an edited manifest may hold any name); the diffusion
+            generator conditions on it when it is one of ``SIZE_CLASSES``, else on the class of
+            the equivalent radius.
         shape_seed: seed of the surface perturbation.
         texture_seed: seed of the internal texture.
         lobulation: amplitude of the surface lobes (fraction of the radius).
@@ -165,7 +170,8 @@ class TumorSpec:
                 raise ConfigError(f"a sub-nodule must be (qx, qy, qz, s) with 0 < s <= 1 and |q| <= 1.5, got {n}.")
         object.__setattr__(self, "nodules", nodules)
         if not (self.margin_mm >= 0 and self.margin_scale_mm > 0):
-            raise ConfigError(f"margin_mm must be >= 0 and margin_scale_mm > 0, got {self.margin_mm}, {self.margin_scale_mm}.")
+            raise ConfigError("margin_mm must be >= 0 and margin_scale_mm > 0, "
+                              f"got {self.margin_mm}, {self.margin_scale_mm}.")
 
     @property
     def max_extent_mm(self) -> float:
