@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,7 +25,7 @@ from typing import Any, Mapping
 import yaml
 
 from synthtumor.config_paths import config_dir
-from synthtumor.errors import ConfigError
+from synthtumor.config_rules import ConfigError, bounded, built, check_fields, span
 from synthtumor.generators.laws import Law, parse_law
 from synthtumor.generators.shape_laws import NoduleLaw, parse_elongation, parse_nodules
 from synthtumor.lesions.placement import PlacementRules
@@ -40,20 +39,6 @@ MEMBER_KEYS = ("lobulation", "irregularity", "edge_width_mm", "margin_mm", "marg
                "mass_effect_min_radius_mm", "mass_effect_strength", "appearance")
 
 
-def _range(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> tuple[float, float]:
-    if isinstance(value, (int, float)):
-        value = (value, value)
-    try:
-        a, b = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a range [low, high], got {value!r}.") from None
-    if a > b:
-        raise ConfigError(f"{name}: low {a} is above high {b}.", fix="write [low, high].")
-    if (lo is not None and a < lo) or (hi is not None and b > hi):
-        raise ConfigError(f"{name} = [{a}, {b}] lies outside [{lo}, {hi}].")
-    return (a, b)
-
-
 Range = tuple[float, float]
 
 
@@ -64,54 +49,21 @@ def _law(value: Any, name: str, lo: float | None = None, hi: float | None = None
         return value
     if isinstance(value, Mapping):
         return parse_law(value, name, lo, hi)
-    return _range(value, name, lo, hi)
+    return span(value, name, lo, hi)
 
 
-def _number(value: Any, name: str, lo: float, hi: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
-    if not lo <= number <= hi:
-        raise ConfigError(f"{name} must be in [{lo}, {hi}], got {number}.")
-    return number
+def _optional_law(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> Range | Law | None:
+    """:func:`_law`, or None."""
+    return None if value is None else _law(value, name, lo, hi)
 
 
-def _bounded(default: Any, lo: float, hi: float, kind: str = "range") -> Any:
-    """A field whose value is checked against ``[lo, hi]`` whenever the object is built:
-    ``kind`` ``range`` (``[a, b]``), ``law`` (``[a, b]`` or a law mapping), ``optional_law``
-    (a law, or None) or ``number``."""
-    return field(default=default, metadata={"bounds": (lo, hi), "kind": kind})
-
-
-#: The dotted name of the object being built (a preset's section), for error messages.
-_WHERE: ContextVar[str] = ContextVar("where", default="")
-
-
-def _check_bounded(obj: Any, default_where: str) -> None:
-    """Check and normalise every :func:`_bounded` field of a frozen dataclass, in place."""
-    where = _WHERE.get() or default_where
-    for f in dataclasses.fields(obj):
-        if "bounds" not in f.metadata:
-            continue
-        lo, hi = f.metadata["bounds"]
-        value, name, kind = getattr(obj, f.name), f"{where}.{f.name}", f.metadata["kind"]
-        if kind == "number":
-            value = _number(value, name, lo, hi)
-        elif kind == "range":
-            value = _range(value, name, lo, hi)
-        elif value is not None or kind != "optional_law":
-            value = _law(value, name, lo, hi)
-        object.__setattr__(obj, f.name, value)
-
-
-def _built(cls, where: str, **kw: Any) -> Any:
-    """``cls(**kw)``, its errors naming ``where`` (e.g. ``liver_metastasis.appearance.portal``)."""
-    token = _WHERE.set(where)
-    try:
-        return cls(**kw)
-    finally:
-        _WHERE.reset(token)
+def _law_mapping(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> Law | None:
+    """A law mapping (``kind: ...``) or a parsed :class:`Law`, or None; not a bare range."""
+    if value is None or isinstance(value, Law):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a law mapping (kind: ...).")
+    return parse_law(value, name, lo, hi)
 
 
 def _weights(value: Any, name: str, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
@@ -127,6 +79,38 @@ def _weights(value: Any, name: str, allowed: tuple[str, ...] | None = None) -> d
     if sum(out.values()) <= 0:
         raise ConfigError(f"{name}: the weights sum to 0.")
     return out
+
+
+def _patterns(value: Any, name: str, lo: None, hi: None) -> dict[str, float]:
+    return _weights(value, name, PATTERNS)
+
+
+def _blend(value: Any, name: str, lo: None, hi: None) -> dict[str, float]:
+    return _weights(value, name) if value else {}
+
+
+def _size_classes(value: Any, name: str, lo: None, hi: None) -> dict[str, float]:
+    sizes = _weights(value, name)
+    if min(sizes.values()) <= 0:
+        raise ConfigError(f"{name}: radii must be > 0 mm.")
+    return sizes
+
+
+def _counts(value: Any, name: str, classes: Mapping[str, float]) -> dict[str, tuple[int, int]]:
+    """Lesions per size class, ``U{a..b}`` with whole ``0 <= a <= b <= 1000``; some lesion allowed."""
+    if value is not None and not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must map size classes to counts [low, high], got {value!r}.")
+    counts = {}
+    for cls_name, law in (value or {}).items():
+        if cls_name not in classes:
+            raise ConfigError(f"{name}: unknown size class {cls_name!r}.", fix=f"use {sorted(classes)}.")
+        a, b = span(law, f"{name}.{cls_name}", 0, 1000)
+        if a != int(a) or b != int(b):
+            raise ConfigError(f"{name}.{cls_name} must be whole numbers.")
+        counts[cls_name] = (int(a), int(b))
+    if not counts or max(b for _, b in counts.values()) < 1:
+        raise ConfigError(f"{name} allows no lesion at all.", fix="give some class a count >= 1.")
+    return counts
 
 
 @dataclass(frozen=True)
@@ -163,33 +147,31 @@ class AppearanceLaw:
     Every ``U(a, b)`` above may instead be a law mapping (:mod:`synthtumor.generators.laws`).
     """
 
-    patterns: dict[str, float] = field(default_factory=lambda: {"homogeneous": 1.0})
-    contrast_hu: Range = _bounded((-40.0, -20.0), -500, 500, "law")
-    target_hu: Range | None = _bounded(None, -200, 500, "optional_law")
-    texture: Range = _bounded((0.5, 1.0), 0, 10, "law")
-    texture_scale_mm: Range = _bounded((1.5, 3.0), 0.1, 50, "law")
-    necrosis_fraction: Range = _bounded((0.3, 0.6), 0, 0.95, "law")
-    necrosis_hu: Range = _bounded((10.0, 25.0), -200, 200, "law")
-    rim_hu: Range = _bounded((0.0, 0.0), -300, 500, "law")
-    rim_width_mm: Range = _bounded((1.5, 3.0), 0.1, 20, "law")
-    calcification_prob: float = _bounded(0.0, 0, 1, "number")
-    calcification_hu: Range = _bounded((200.0, 600.0), 0, 2000, "law")
-    texture_size_exponent: float = _bounded(0.0, -2.0, 2.0, "number")
-    texture_ref_radius_mm: float = _bounded(10.0, 0.5, 200.0, "number")
-    calcification_count: Range = _bounded((1.0, 3.0), 1, 20)
-    calcification_depth: Range = _bounded((0.0, 0.7), 0, 1)
-    calcification_sigma_mm: float = _bounded(0.8, 0.1, 10, "number")
-    nodule_count: Range = _bounded((5.0, 9.0), 1, 50)
-    nodule_sharpness: Range = _bounded((6.0, 14.0), 0.5, 100)
-    necrosis_edge_texture: float = _bounded(0.08, 0, 1, "number")
-    necrosis_edge_width: float = _bounded(0.06, 0.005, 0.5, "number")
-    necrosis_texture: float = _bounded(0.3, 0, 2, "number")
+    patterns: dict[str, float] = bounded(kind=_patterns, default_factory=lambda: {"homogeneous": 1.0})
+    contrast_hu: Range = bounded((-40.0, -20.0), -500, 500, _law)
+    target_hu: Range | None = bounded(None, -200, 500, _optional_law)
+    texture: Range = bounded((0.5, 1.0), 0, 10, _law)
+    texture_scale_mm: Range = bounded((1.5, 3.0), 0.1, 50, _law)
+    necrosis_fraction: Range = bounded((0.3, 0.6), 0, 0.95, _law)
+    necrosis_hu: Range = bounded((10.0, 25.0), -200, 200, _law)
+    rim_hu: Range = bounded((0.0, 0.0), -300, 500, _law)
+    rim_width_mm: Range = bounded((1.5, 3.0), 0.1, 20, _law)
+    calcification_prob: float = bounded(0.0, 0, 1)
+    calcification_hu: Range = bounded((200.0, 600.0), 0, 2000, _law)
+    texture_size_exponent: float = bounded(0.0, -2.0, 2.0)
+    texture_ref_radius_mm: float = bounded(10.0, 0.5, 200.0)
+    calcification_count: Range = bounded((1.0, 3.0), 1, 20, "range")
+    calcification_depth: Range = bounded((0.0, 0.7), 0, 1, "range")
+    calcification_sigma_mm: float = bounded(0.8, 0.1, 10)
+    nodule_count: Range = bounded((5.0, 9.0), 1, 50, "range")
+    nodule_sharpness: Range = bounded((6.0, 14.0), 0.5, 100, "range")
+    necrosis_edge_texture: float = bounded(0.08, 0, 1)
+    necrosis_edge_width: float = bounded(0.06, 0.005, 0.5)
+    necrosis_texture: float = bounded(0.3, 0, 2)
 
     def __post_init__(self) -> None:
-        """Every range is checked here, however the law is built (:func:`_bounded` fields)."""
-        where = _WHERE.get() or "AppearanceLaw"
-        object.__setattr__(self, "patterns", _weights(self.patterns, f"{where}.patterns", PATTERNS))
-        _check_bounded(self, "AppearanceLaw")
+        """Every range is checked here, however the law is built (:func:`bounded` fields)."""
+        check_fields(self, "AppearanceLaw")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> AppearanceLaw:
@@ -199,7 +181,7 @@ class AppearanceLaw:
         if unknown:
             raise ConfigError(f"{where}: unknown keys {unknown}.", fix=f"use {sorted(known)}.")
         kw = {k: v for k, v in data.items() if v is not None or k == "target_hu"}
-        return _built(cls, where, **kw)
+        return built(cls, where, **kw)
 
 
 @dataclass(frozen=True)
@@ -238,31 +220,32 @@ class GeneratorConfig:
     name: str
     organ: str = "liver"
     description: str = ""
-    size_classes_mm: dict[str, float] = field(default_factory=lambda: dict(SIZE_CLASSES))
-    size_jitter: Range = _bounded((0.75, 1.25), 0.1, 10)
-    axis_jitter: Range = _bounded((0.85, 1.15), 0.1, 10)
+    size_classes_mm: dict[str, float] = bounded(kind=_size_classes, default_factory=lambda: dict(SIZE_CLASSES))
+    size_jitter: Range = bounded((0.75, 1.25), 0.1, 10, "range")
+    axis_jitter: Range = bounded((0.85, 1.15), 0.1, 10, "range")
     counts: dict[str, tuple[int, int]] = field(default_factory=lambda: {"small": (1, 1)})
-    lobulation: Range = _bounded((0.0, 0.2), 0, 0.5, "law")
-    irregularity: Range = _bounded((0.02, 0.08), 0, 0.35, "law")
-    edge_width_mm: Range = _bounded((1.0, 2.5), 0, 20, "law")
-    margin_mm: Range = _bounded((0.0, 0.0), 0, 10, "law")
-    margin_scale_mm: Range = _bounded((2.0, 2.0), 0.3, 20)
-    mass_effect_min_radius_mm: float = _bounded(15.0, 0.0, 500.0, "number")
-    mass_effect_strength: Range = _bounded((0.0, 0.0), 0, 0.6)
+    lobulation: Range = bounded((0.0, 0.2), 0, 0.5, _law)
+    irregularity: Range = bounded((0.02, 0.08), 0, 0.35, _law)
+    edge_width_mm: Range = bounded((1.0, 2.5), 0, 20, _law)
+    margin_mm: Range = bounded((0.0, 0.0), 0, 10, _law)
+    margin_scale_mm: Range = bounded((2.0, 2.0), 0.3, 20, "range")
+    mass_effect_min_radius_mm: float = bounded(15.0, 0.0, 500.0)
+    mass_effect_strength: Range = bounded((0.0, 0.0), 0, 0.6, "range")
     placement: PlacementRules = field(default_factory=PlacementRules)
     appearance: dict[str, AppearanceLaw] = field(default_factory=dict)
-    blend: dict[str, float] = field(default_factory=dict)
-    size_law: Law | None = None
-    count_law: Law | None = None
+    blend: dict[str, float] = bounded(kind=_blend, default_factory=dict)
+    size_law: Law | None = bounded(None, 0.5, 150.0, _law_mapping)
+    count_law: Law | None = bounded(None, 1, 100, _law_mapping)
     elongation: dict[str, Any] = field(default_factory=dict)
     nodules: NoduleLaw = field(default_factory=NoduleLaw)
     provenance: dict[str, Any] = field(default_factory=dict)
     member_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Every range is checked here, however the preset is built (:func:`_bounded` fields),
+        """Every range is checked here, however the preset is built (:func:`bounded` fields),
         and the appearance and blend must say how lesions look."""
-        _check_bounded(self, self.name)
+        check_fields(self, self.name)
+        object.__setattr__(self, "counts", _counts(self.counts, f"{self.name}.counts", self.size_classes_mm))
         if not isinstance(self.placement, PlacementRules):
             raise ConfigError(f"{self.name}.placement must be PlacementRules, got {type(self.placement).__name__}.")
         if not all(isinstance(law, AppearanceLaw) for law in self.appearance.values()):
@@ -291,21 +274,20 @@ class GeneratorConfig:
         for key in ("organ", "description"):
             if key in data:
                 kw[key] = str(data[key])
-        if "size_classes_mm" in data:
-            sizes = _weights(data["size_classes_mm"], f"{name}.size_classes_mm")
-            if min(sizes.values()) <= 0:
-                raise ConfigError(f"{name}.size_classes_mm: radii must be > 0 mm.")
-            kw["size_classes_mm"] = {**SIZE_CLASSES, **sizes}
-        classes = kw.get("size_classes_mm", SIZE_CLASSES)
-        for key in ("size_jitter", "axis_jitter", "lobulation", "irregularity", "edge_width_mm",
+        if isinstance(data.get("size_classes_mm"), Mapping):  # completes the defaults
+            kw["size_classes_mm"] = {**SIZE_CLASSES, **data["size_classes_mm"]}
+        elif "size_classes_mm" in data:
+            kw["size_classes_mm"] = data["size_classes_mm"]
+        # every value below is checked against its field's bounds when the preset is built
+        for key in ("size_jitter", "axis_jitter", "lobulation", "irregularity", "edge_width_mm", "counts",
                     "mass_effect_strength", "margin_mm", "margin_scale_mm", "mass_effect_min_radius_mm"):
             if key in data:
-                kw[key] = data[key]  # checked against its field's bounds when the preset is built
-        for key, (lo, hi) in {"size_law": (0.5, 150.0), "count_law": (1, 100)}.items():
+                kw[key] = data[key]
+        for key in ("size_law", "count_law"):
             if data.get(key) is not None:
-                if not isinstance(data[key], Mapping):
-                    raise ConfigError(f"{name}.{key} must be a law mapping (kind: ...).")
-                kw[key] = parse_law(data[key], f"{name}.{key}", lo, hi)
+                kw[key] = data[key]
+        if data.get("blend"):
+            kw["blend"] = data["blend"]
         if data.get("elongation"):
             kw["elongation"] = parse_elongation(data["elongation"], f"{name}.elongation", _law)
         if data.get("nodules"):
@@ -314,32 +296,18 @@ class GeneratorConfig:
             if not isinstance(data["provenance"], Mapping):
                 raise ConfigError(f"{name}.provenance must be a mapping.")
             kw["provenance"] = dict(data["provenance"])
-        if "counts" in data:
-            counts = {}
-            for cls_name, law in (data["counts"] or {}).items():
-                if cls_name not in classes:
-                    raise ConfigError(f"{name}.counts: unknown size class {cls_name!r}.", fix=f"use {sorted(classes)}.")
-                a, b = _range(law, f"{name}.counts.{cls_name}", 0, 1000)
-                if a != int(a) or b != int(b):
-                    raise ConfigError(f"{name}.counts.{cls_name} must be whole numbers.")
-                counts[cls_name] = (int(a), int(b))
-            if not counts or max(b for _, b in counts.values()) < 1:
-                raise ConfigError(f"{name}.counts allows no lesion at all.", fix="give some class a count >= 1.")
-            kw["counts"] = counts
         if "placement" in data:
             placement = dict(data["placement"] or {})
             unknown = sorted(set(placement) - set(PlacementRules.__dataclass_fields__))
             if unknown:
                 raise ConfigError(f"{name}.placement: unknown keys {unknown}.")
-            kw["placement"] = PlacementRules(**placement)
+            kw["placement"] = built(PlacementRules, f"{name}.placement", **placement)
         appearance = {}
         for phase, law in (data.get("appearance") or {}).items():
             if phase not in PHASE_KEYS:
                 raise ConfigError(f"{name}.appearance: unknown phase {phase!r}.", fix=f"use {list(PHASE_KEYS)}.")
             appearance[phase] = AppearanceLaw.from_dict(law or {}, f"{name}.appearance.{phase}")
         kw["appearance"] = appearance
-        if data.get("blend"):
-            kw["blend"] = _weights(data["blend"], f"{name}.blend")
         return cls(**kw)
 
     @classmethod
@@ -397,8 +365,9 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
         if isinstance(value, Mapping) and isinstance(out.get(key), dict) and key not in _REPLACED_WHOLE:
             out[key] = _deep_merge(out[key], value)
         elif isinstance(out.get(key), dict) and key not in _REPLACED_WHOLE and not isinstance(value, Mapping):
+            example = f"{key}.{next(iter(out[key]), 'key')}"
             raise ConfigError(f"{key!r} is a section of the preset ({', '.join(sorted(out[key]))}), not a value; "
-                              f"got {value!r}.", fix=f"set one of its keys, e.g. --set {key}.{next(iter(out[key]), 'key')}=...")
+                              f"got {value!r}.", fix=f"set one of its keys, e.g. --set {example}=...")
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -28,12 +28,13 @@ placed here keeps its clearances exactly, with no full-resolution distance trans
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 
 from synthtumor.anatomy import Prepared
-from synthtumor.errors import ConfigError
+from synthtumor.config_rules import ConfigError, bounded, check_fields, number
 
 __all__ = ["PlacementRules", "PlacedLesion", "draw_centre", "prior_weights", "PRIOR_SIDES"]
 
@@ -44,6 +45,17 @@ PRIOR_SIDES = {
 }
 #: Sizes of the batches of candidate blocks drawn before every admitted block is checked.
 _BATCHES = (8, 32, 128, 256, 256)
+
+
+def _prior(value: Any, name: str, lo: None, hi: None) -> dict[str, float]:
+    """A location prior: weights >= 0 by organ half (keys from ``PRIOR_SIDES``), or empty."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must map organ halves to weights >= 0, got {value!r}.",
+                          fix=f"use keys from {sorted(PRIOR_SIDES)}.")
+    for key in value:
+        if key not in PRIOR_SIDES:
+            raise ConfigError(f"{name}: unknown organ half {key!r}.", fix=f"use keys from {sorted(PRIOR_SIDES)}.")
+    return {key: number(weight, f"{name}.{key}", 0.0) for key, weight in value.items()}
 
 
 @dataclass(frozen=True)
@@ -64,43 +76,19 @@ class PlacementRules:
             [0.1, 1]; below 1 lesions wrap around vessels (clearance then enforced voxel by voxel).
     """
 
-    boundary_margin_mm: float = 2.0
-    subcapsular_prob: float = 0.1
-    vessel_clearance_mm: float = 2.0
-    min_gap_mm: float = 2.0
-    allow_confluent: bool = False
-    on_no_room: str = "shrink"
-    min_radius_mm: float = 2.5
-    location_prior: dict[str, float] = field(default_factory=dict)
-    vessel_reach: float = 1.0
+    boundary_margin_mm: float = bounded(2.0, 0.0)
+    subcapsular_prob: float = bounded(0.1, 0.0, 1.0)
+    vessel_clearance_mm: float = bounded(2.0, 0.0)
+    min_gap_mm: float = bounded(2.0, 0.0)
+    allow_confluent: bool = bounded(False, kind="bool")
+    on_no_room: str = bounded("shrink", kind="choice", options=("shrink", "skip", "error"))
+    min_radius_mm: float = bounded(2.5, 0.0, low_open=True)
+    location_prior: dict[str, float] = bounded(kind=_prior, default_factory=dict)
+    vessel_reach: float = bounded(1.0, 0.1, 1.0)
 
     def __post_init__(self) -> None:
-        for name in ("boundary_margin_mm", "subcapsular_prob", "vessel_clearance_mm", "min_gap_mm", "min_radius_mm",
-                     "vessel_reach"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                try:
-                    value = float(value)
-                except (TypeError, ValueError):
-                    raise ConfigError(f"placement.{name} must be a number, got {value!r}.") from None
-            object.__setattr__(self, name, float(value))
-        for name in ("boundary_margin_mm", "vessel_clearance_mm", "min_gap_mm"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"placement.{name} must be >= 0 mm, got {getattr(self, name)}.")
-        if not 0.0 <= self.subcapsular_prob <= 1.0:
-            raise ConfigError(f"placement.subcapsular_prob must be in [0, 1], got {self.subcapsular_prob}.")
-        if self.on_no_room not in ("shrink", "skip", "error"):
-            raise ConfigError(f"placement.on_no_room must be shrink, skip or error, got {self.on_no_room!r}.")
-        if not 0.1 <= self.vessel_reach <= 1.0:
-            raise ConfigError(f"placement.vessel_reach must be in [0.1, 1], got {self.vessel_reach}.")
-        if self.min_radius_mm <= 0:
-            raise ConfigError("placement.min_radius_mm must be > 0.")
-        for key, weight in self.location_prior.items():
-            if key not in PRIOR_SIDES or not weight >= 0:
-                raise ConfigError(
-                    f"placement.location_prior: bad entry {key}: {weight}.",
-                    fix=f"keys from {sorted(PRIOR_SIDES)}, weights >= 0.",
-                )
+        """Every value is checked here, however the rules are built (:func:`bounded` fields)."""
+        check_fields(self, "placement")
 
 
 @dataclass(frozen=True)
@@ -200,8 +188,8 @@ def _first_valid(
     """
     arrays = (prepared.block_dist_boundary_mm, prepared.block_dist_vessel_mm, prepared.block_dist_occupied_mm)
     boundary, vessel, occupied = arrays
-    need_boundary, need_vessel, need_occupied = (
-        array.dtype.type(need) for array, need in zip(arrays, _distance_needs(extent, zone, subcapsular, rules, half_voxel)))
+    needs = _distance_needs(extent, zone, subcapsular, rules, half_voxel)
+    need_boundary, need_vessel, need_occupied = (array.dtype.type(need) for array, need in zip(arrays, needs))
     others = pairs[0].tolist() if pairs is not None else []
     need2 = pairs[1].tolist() if pairs is not None else []
     flags = accept.tolist() if accept is not None else None
