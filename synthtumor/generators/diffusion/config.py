@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
 from synthtumor.config_paths import config_dir
-from synthtumor.errors import ConfigError
+from synthtumor.config_rules import ConfigError, bounded, check_fields
 from synthtumor.generators.diffusion.sections import (
     CONDITIONS,
     DataConfig,
@@ -37,7 +37,6 @@ from synthtumor.generators.diffusion.sections import (
     SampleConfig,
     ScheduleConfig,
     DiffusionTrainConfig,
-    choice,
     fail,
 )
 
@@ -50,22 +49,33 @@ _SECTIONS = {"data": DataConfig, "model": ModelConfig, "schedule": ScheduleConfi
              "train": DiffusionTrainConfig, "sample": SampleConfig, "latent": LatentConfig}
 
 
+def _section(cls: type, optional: bool = False) -> Callable[..., Any]:
+    """A check that a section is a ``cls`` (or None where ``optional``); a mapping is parsed."""
+    def check(value: Any, name: str, lo: None, hi: None) -> Any:
+        if isinstance(value, cls) or (optional and value is None):
+            return value
+        if isinstance(value, Mapping):
+            return cls.parse(value)
+        raise fail(name, f"must be a section ({cls.__name__} or a mapping), got {type(value).__name__}.")
+    return check
+
+
 @dataclass(frozen=True)
 class DiffusionConfig:
     """A diffusion preset (see module docstring); ``mode`` is ``pixel`` or ``latent``."""
 
     name: str = "custom"
     description: str = ""
-    mode: str = "pixel"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    train: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
-    sample: SampleConfig = field(default_factory=SampleConfig)
-    latent: LatentConfig | None = None
+    mode: str = bounded("pixel", kind="choice", options=("pixel", "latent"))
+    data: DataConfig = bounded(kind=_section(DataConfig), default_factory=DataConfig)
+    model: ModelConfig = bounded(kind=_section(ModelConfig), default_factory=ModelConfig)
+    schedule: ScheduleConfig = bounded(kind=_section(ScheduleConfig), default_factory=ScheduleConfig)
+    train: DiffusionTrainConfig = bounded(kind=_section(DiffusionTrainConfig), default_factory=DiffusionTrainConfig)
+    sample: SampleConfig = bounded(kind=_section(SampleConfig), default_factory=SampleConfig)
+    latent: LatentConfig | None = bounded(None, kind=_section(LatentConfig, optional=True))
 
     def __post_init__(self) -> None:
-        choice(self.mode, "mode", ("pixel", "latent"))
+        check_fields(self, "")
         levels = len(self.model.channels) - 1
         n = self.data.cube_voxels
         if self.mode == "pixel":

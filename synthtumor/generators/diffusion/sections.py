@@ -1,7 +1,8 @@
 """The sections of a diffusion preset, each a validated frozen dataclass (see ``config.py``).
 
-Every number is checked against a ``(type, low, high)`` rule; a bad value raises
-:class:`~synthtumor.errors.ConfigError` naming the field as ``section.key``.
+Every number's type and range is declared with its field (:mod:`synthtumor.config_rules`) and
+checked whenever a section is built; a bad value raises :class:`~synthtumor.errors.ConfigError`
+naming the field as ``section.key``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from synthtumor.errors import ConfigError
+from synthtumor.config_rules import ConfigError, bounded, check_fields, choice
 
 __all__ = ["CONDITIONS", "DataConfig", "ModelConfig", "ScheduleConfig", "DiffusionTrainConfig", "SampleConfig",
            "LatentConfig", "choice", "fail"]
@@ -25,39 +26,24 @@ def fail(name: str, problem: str, fix: str | None = None) -> ConfigError:
     return ConfigError(f"{name}: {problem}", fix=fix)
 
 
-def _num(value: Any, name: str, kind: type, lo: float | None = None, hi: float | None = None,
-         lo_open: bool = False) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise fail(name, f"must be {'an integer' if kind is int else 'a number'}, got {value!r}.")
-    value = kind(value)
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        raise fail(name, f"must be {'>' if lo_open else '>='} {lo}, got {value}.")
-    if hi is not None and value > hi:
-        raise fail(name, f"must be <= {hi}, got {value}.")
-    return value
-
-
-def choice(value: Any, name: str, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise fail(name, f"unknown value {value!r}.", fix=f"use one of {list(options)}.")
-    return str(value)
-
-
-def _seq(value: Any, name: str) -> list[Any]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
-        raise fail(name, f"must be a non-empty list, got {value!r}.")
-    return list(value)
+def _conditions(value: Any, name: str, lo: None, hi: None) -> tuple[str, ...]:
+    """Distinct names from ``CONDITIONS``, as a tuple (none: empty)."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise fail(name, f"must be a list of conditions from {list(CONDITIONS)}, got {value!r}.")
+    conditioning = tuple(choice(c, name, CONDITIONS) for c in value)
+    if len(set(conditioning)) != len(conditioning):
+        raise fail(name, f"repeats a condition: {list(conditioning)}.")
+    return conditioning
 
 
 class _Section:
-    """Shared parsing: unknown keys are errors; ``_rules`` gives each number's type and range.
-
-    A rule is ``(type, low, high)`` or ``(type, low, high, "open")`` for a low bound excluded;
-    ``_extra`` adds a section's own checks. Field names in errors read ``section.key``.
-    """
+    """Shared parsing: unknown keys are errors; each number's type and range is declared with its
+    field (:func:`~synthtumor.config_rules.bounded`) and checked whenever the section is built;
+    ``_extra`` adds a section's checks across fields. Keys in errors read ``section.key``."""
 
     _name = ""
-    _rules: dict[str, tuple] = {}
 
     @classmethod
     def parse(cls, data: Any) -> Any:
@@ -72,12 +58,11 @@ class _Section:
         return cls(**data)
 
     def __post_init__(self) -> None:
-        for key, (kind, lo, hi, *opt) in self._rules.items():
-            self._set(key, _num(getattr(self, key), self._f(key), kind, lo, hi, lo_open=bool(opt)))
+        check_fields(self, self._name)
         self._extra()
 
     def _extra(self) -> None:
-        """Checks beyond number ranges."""
+        """Checks across fields."""
 
     def _set(self, key: str, value: Any) -> None:
         object.__setattr__(self, key, value)
@@ -86,12 +71,12 @@ class _Section:
         return f"{self._name}.{key}"
 
     def _levels(self, channels_key: str = "channels", attention_key: str = "attention_levels") -> None:
-        name = self._f(channels_key)
-        channels = tuple(_num(c, name, int, 1) for c in _seq(getattr(self, channels_key), name))
-        attention = _seq(getattr(self, attention_key), self._f(attention_key))
-        if len(attention) != len(channels) or not all(isinstance(a, bool) for a in attention):
+        """One true/false in ``attention_key`` per level of ``channels_key``."""
+        name, channels = self._f(channels_key), getattr(self, channels_key)
+        attention = getattr(self, attention_key)
+        if isinstance(attention, (str, bytes)) or not isinstance(attention, (list, tuple)) \
+                or len(attention) != len(channels) or not all(isinstance(a, bool) for a in attention):
             raise fail(self._f(attention_key), f"needs one true/false per level of {name} {list(channels)}.")
-        self._set(channels_key, channels)
         self._set(attention_key, tuple(attention))
 
 
@@ -105,29 +90,20 @@ class DataConfig(_Section):
     ``flip_augment`` (random axis flips in training)."""
 
     _name = "data"
-    _rules = {"cube_voxels": (int, 8, 512), "spacing_mm": (float, 0.0, 20.0, "open"),
-              "margin_mm": (float, 0.0, 50.0), "max_fill": (float, 0.1, 1.0), "val_fraction": (float, 0.0, 0.9),
-              "split_seed": (int, 0, None), "min_lesion_ml": (float, 0.0, None)}
-    cube_voxels: int = 16
-    spacing_mm: float = 2.0
-    margin_mm: float = 3.0
-    max_fill: float = 0.8
-    hu_window: tuple[float, float] = (-200.0, 300.0)
-    val_fraction: float = 0.2
-    split_seed: int = 0
-    min_lesion_ml: float = 0.01
-    flip_augment: bool = True
+    cube_voxels: int = bounded(16, 8, 512, "int")
+    spacing_mm: float = bounded(2.0, 0.0, 20.0, low_open=True)
+    margin_mm: float = bounded(3.0, 0.0, 50.0)
+    max_fill: float = bounded(0.8, 0.1, 1.0)
+    hu_window: tuple[float, float] = bounded((-200.0, 300.0), kind="numbers", length=2)
+    val_fraction: float = bounded(0.2, 0.0, 0.9)
+    split_seed: int = bounded(0, 0, None, "int")
+    min_lesion_ml: float = bounded(0.01, 0.0)
+    flip_augment: bool = bounded(True, kind="bool")
 
     def _extra(self) -> None:
-        window = _seq(self.hu_window, self._f("hu_window"))
-        if len(window) != 2:
-            raise fail(self._f("hu_window"), f"must be [low, high], got {window!r}.")
-        lo, hi = (_num(v, self._f("hu_window"), float) for v in window)
+        lo, hi = self.hu_window
         if hi <= lo:
             raise fail(self._f("hu_window"), f"low {lo} must be below high {hi}.", fix="write [low, high] in HU.")
-        self._set("hu_window", (lo, hi))
-        if not isinstance(self.flip_augment, bool):
-            raise fail(self._f("flip_augment"), f"must be true or false, got {self.flip_augment!r}.")
 
 
 @dataclass(frozen=True)
@@ -137,13 +113,12 @@ class ModelConfig(_Section):
     (must divide every channel count), ``conditioning`` (a subset of ``CONDITIONS``)."""
 
     _name = "model"
-    _rules = {"num_res_blocks": (int, 1, 8), "num_head_channels": (int, 1, None), "norm_num_groups": (int, 1, None)}
-    channels: tuple[int, ...] = (16, 32, 32)
+    channels: tuple[int, ...] = bounded((16, 32, 32), 1, None, "ints")
     attention_levels: tuple[bool, ...] = (False, False, True)
-    num_res_blocks: int = 1
-    num_head_channels: int = 16
-    norm_num_groups: int = 8
-    conditioning: tuple[str, ...] = ()
+    num_res_blocks: int = bounded(1, 1, 8, "int")
+    num_head_channels: int = bounded(16, 1, None, "int")
+    norm_num_groups: int = bounded(8, 1, None, "int")
+    conditioning: tuple[str, ...] = bounded((), kind=_conditions)
 
     def _extra(self) -> None:
         self._levels()
@@ -153,12 +128,6 @@ class ModelConfig(_Section):
         if any(a and c % self.num_head_channels for a, c in zip(self.attention_levels, self.channels)):
             raise fail(self._f("num_head_channels"), f"{self.num_head_channels} does not divide the channels "
                         "of an attention level.")
-        conditioning = tuple(self.conditioning or ())
-        for c in conditioning:
-            choice(c, self._f("conditioning"), CONDITIONS)
-        if len(set(conditioning)) != len(conditioning):
-            raise fail(self._f("conditioning"), f"repeats a condition: {list(conditioning)}.")
-        self._set("conditioning", conditioning)
 
 
 @dataclass(frozen=True)
@@ -168,19 +137,15 @@ class ScheduleConfig(_Section):
     ``v_prediction``)."""
 
     _name = "schedule"
-    _rules = {"num_train_timesteps": (int, 10, 10000), "beta_start": (float, 0.0, 0.5, "open"),
-              "beta_end": (float, 0.0, 0.999, "open")}
-    num_train_timesteps: int = 200
-    beta_schedule: str = "squaredcos_cap_v2"
-    beta_start: float = 0.0001
-    beta_end: float = 0.02
-    prediction_type: str = "v_prediction"
+    num_train_timesteps: int = bounded(200, 10, 10000, "int")
+    beta_schedule: str = bounded("squaredcos_cap_v2", kind="choice", options=_BETA_SCHEDULES)
+    beta_start: float = bounded(0.0001, 0.0, 0.5, low_open=True)
+    beta_end: float = bounded(0.02, 0.0, 0.999, low_open=True)
+    prediction_type: str = bounded("v_prediction", kind="choice", options=_PREDICTIONS)
 
     def _extra(self) -> None:
-        choice(self.beta_schedule, self._f("beta_schedule"), _BETA_SCHEDULES)
         if self.beta_end < self.beta_start:
             raise fail(self._f("beta_end"), f"{self.beta_end} is below beta_start {self.beta_start}.")
-        choice(self.prediction_type, self._f("prediction_type"), _PREDICTIONS)
 
 
 @dataclass(frozen=True)
@@ -193,28 +158,20 @@ class DiffusionTrainConfig(_Section):
     ``keep_checkpoints`` (how many to keep), ``seed``."""
 
     _name = "train"
-    _rules = {"batch_size": (int, 1, 4096), "max_steps": (int, 1, None), "learning_rate": (float, 0.0, 1.0, "open"),
-              "weight_decay": (float, 0.0, 1.0), "warmup_steps": (int, 0, None),
-              "gradient_accumulation_steps": (int, 1, 1024), "mask_weight": (float, 1.0, 1000.0),
-              "ema_decay": (float, 0.0, 1.0), "max_grad_norm": (float, 0.0, None), "checkpoint_every": (int, 1, None),
-              "val_every": (int, 1, None), "keep_checkpoints": (int, 1, None), "seed": (int, 0, None)}
-    batch_size: int = 8
-    max_steps: int = 1000
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    gradient_accumulation_steps: int = 1
-    mask_weight: float = 5.0
-    ema_decay: float = 0.995
-    max_grad_norm: float = 1.0
-    mixed_precision: str = "no"
-    checkpoint_every: int = 250
-    val_every: int = 100
-    keep_checkpoints: int = 2
-    seed: int = 0
-
-    def _extra(self) -> None:
-        choice(self.mixed_precision, self._f("mixed_precision"), ("no", "bf16"))
+    batch_size: int = bounded(8, 1, 4096, "int")
+    max_steps: int = bounded(1000, 1, None, "int")
+    learning_rate: float = bounded(1e-3, 0.0, 1.0, low_open=True)
+    weight_decay: float = bounded(1e-4, 0.0, 1.0)
+    warmup_steps: int = bounded(50, 0, None, "int")
+    gradient_accumulation_steps: int = bounded(1, 1, 1024, "int")
+    mask_weight: float = bounded(5.0, 1.0, 1000.0)
+    ema_decay: float = bounded(0.995, 0.0, 1.0)
+    max_grad_norm: float = bounded(1.0, 0.0)
+    mixed_precision: str = bounded("no", kind="choice", options=("no", "bf16"))
+    checkpoint_every: int = bounded(250, 1, None, "int")
+    val_every: int = bounded(100, 1, None, "int")
+    keep_checkpoints: int = bounded(2, 1, None, "int")
+    seed: int = bounded(0, 0, None, "int")
 
 
 @dataclass(frozen=True)
@@ -223,12 +180,10 @@ class SampleConfig(_Section):
     resampling per step; 1 = none), ``batch_size`` (lesions per forward pass)."""
 
     _name = "sample"
-    _rules = {"ddim_steps": (int, 1, 10000), "eta": (float, 0.0, 1.0), "resample": (int, 1, 50),
-              "batch_size": (int, 1, 4096)}
-    ddim_steps: int = 50
-    eta: float = 0.0
-    resample: int = 1
-    batch_size: int = 8
+    ddim_steps: int = bounded(50, 1, 10000, "int")
+    eta: float = bounded(0.0, 0.0, 1.0)
+    resample: int = bounded(1, 1, 50, "int")
+    batch_size: int = bounded(8, 1, 4096, "int")
 
 
 @dataclass(frozen=True)
@@ -243,18 +198,15 @@ class LatentConfig(_Section):
     steps of stage 1, before the denoiser's ``train.max_steps``)."""
 
     _name = "latent"
-    _rules = {"latent_channels": (int, 1, 64), "num_res_blocks": (int, 1, 8), "norm_num_groups": (int, 1, None),
-              "kl_weight": (float, 0.0, None), "learning_rate": (float, 0.0, 1.0, "open"),
-              "autoencoder_steps": (int, 1, None)}
-    channels: tuple[int, ...] = (64, 128, 256)
+    channels: tuple[int, ...] = bounded((64, 128, 256), 1, None, "ints")
     attention_levels: tuple[bool, ...] = (False, False, False)
-    latent_channels: int = 4
-    num_res_blocks: int = 2
-    norm_num_groups: int = 32
-    nonlocal_attention: bool = False
-    kl_weight: float = 1e-6
-    learning_rate: float = 1e-4
-    autoencoder_steps: int = 100000
+    latent_channels: int = bounded(4, 1, 64, "int")
+    num_res_blocks: int = bounded(2, 1, 8, "int")
+    norm_num_groups: int = bounded(32, 1, None, "int")
+    nonlocal_attention: bool = bounded(False, kind="bool")
+    kl_weight: float = bounded(1e-6, 0.0)
+    learning_rate: float = bounded(1e-4, 0.0, 1.0, low_open=True)
+    autoencoder_steps: int = bounded(100000, 1, None, "int")
 
     @property
     def downsampling(self) -> int:
@@ -266,5 +218,3 @@ class LatentConfig(_Section):
         if any(c % self.norm_num_groups for c in self.channels):
             raise fail(self._f("channels"), f"{list(self.channels)} are not all multiples of norm_num_groups "
                         f"{self.norm_num_groups}.", fix="use channel counts divisible by latent.norm_num_groups.")
-        if not isinstance(self.nonlocal_attention, bool):
-            raise fail(self._f("nonlocal_attention"), f"must be true or false, got {self.nonlocal_attention!r}.")
