@@ -3,8 +3,10 @@
 A preset's parameters are not what the realism features measure: a rendered lesion is cut by
 the organ and the vessels, blurred by the voxels, darkened or brightened by its pattern, and
 the scan's noise adds to its spread. So the fit draws lesions with the current preset into the
-annotated scans themselves (their own tumours kept out, as ``avoid``), measures them with the
-same feature code as the real ones (:func:`synthtumor.realism.features.case_features`), and
+annotated scans themselves, their own tumours refilled with the scan's parenchyma
+(:func:`refill_tumours`: a healthy scan's room, and never a real tumour in the measurement),
+measures them as ``synthtumor realism`` measures a generated case
+(:func:`synthtumor.realism.features.case_features`, the code that measured the real ones), and
 moves each knob toward its target, a median of the real lesions (damped steps, factor 0.8 in
 log or linear units):
 
@@ -23,7 +25,7 @@ knob               target (real median vs synthetic median)             step
 
 The size knob is set from each rendered lesion's own ratio of rendered to drawn radius (the
 drawn radius before the sub-nodules' shrink), not from the medians: lesions too big for the room
-left in an annotated scan are skipped there, which would otherwise pull the knob upward.
+left in a scan are skipped there, which would otherwise pull the knob upward.
 
 Every round draws with the same seeds (common random numbers), so the rounds differ only by
 the knobs. After ``rounds`` rounds the knobs of the round whose lesions came closest (sum of
@@ -52,7 +54,7 @@ from synthtumor.realism.features import FeatureSettings, case_features
 from synthtumor.realism.lesion_measures import principal_radii_mm
 from synthtumor.realism.preset_builder import Knobs, with_knob
 
-__all__ = ["CalibrationCase", "calibration_case", "simulate", "calibrate", "TARGETS"]
+__all__ = ["REFILL_REACH_MM", "TARGETS", "CalibrationCase", "calibrate", "calibration_case", "refill_tumours", "simulate"]
 
 #: The features calibration matches.
 TARGETS = ("equivalent_radius_mm", "contrast_hu", "std_hu", "edge_width_mm", "irregularity", "sphericity",
@@ -66,14 +68,118 @@ _SPHERICITY_SCALE = 0.05
 
 @dataclass(eq=False)
 class CalibrationCase:
-    """An annotated scan cut to its organ (plus a margin), its tumours as ``avoid``, prepared."""
+    """An annotated scan cut to its organ (plus a margin), its tumours refilled with parenchyma, prepared.
+
+    Attributes:
+        prepared: the cut, refilled case, prepared for placement (no tumour mask; ``avoid`` is
+            the dataset's own avoid mask only).
+        noise_sigma_hu: its noise (HU).
+        refilled_voxels: voxels whose HU (and vessel label) were replaced (:func:`refill_tumours`).
+    """
 
     prepared: Prepared
     noise_sigma_hu: float
+    refilled_voxels: int = 0
 
 
-def calibration_case(case: Case, margin_mm: float = 15.0) -> CalibrationCase:
-    """Crop ``case`` to its organ's box grown by ``margin_mm`` and prepare it, tumours avoided."""
+#: Voxels within this distance (mm) of an annotated tumour are refilled with it (its blurred edge).
+REFILL_REACH_MM = 2.0
+#: Directions (a Fibonacci sphere) and step (mm) of the shifts tried for a tumour's source patch.
+_REFILL_DIRECTIONS = 64
+_REFILL_STEP_MM = 2.0
+
+
+def _directions(n: int) -> np.ndarray:
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    r = np.sqrt(1.0 - z * z)
+    phi = math.pi * (3.0 - math.sqrt(5.0)) * i
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+def _source_shift(points: np.ndarray, surface: np.ndarray, allowed: np.ndarray,
+                  spacing: np.ndarray) -> np.ndarray | None:
+    """The shortest voxel shift (64 directions, 2 mm steps) moving every point into ``allowed``."""
+    shape = np.asarray(allowed.shape)
+    reach = float(np.linalg.norm(shape * spacing))
+    seen = set()
+    for dist in np.arange(_REFILL_STEP_MM, reach, _REFILL_STEP_MM):
+        for u in _directions(_REFILL_DIRECTIONS):
+            shift = np.rint(dist * u / spacing).astype(int)
+            key = tuple(shift.tolist())
+            if key in seen or not any(key):
+                continue
+            seen.add(key)
+            for pts in (surface, points):  # the surface first: most shifts fail there, cheaply
+                moved = pts + shift
+                if (moved < 0).any() or (moved >= shape).any() or not allowed[tuple(moved.T)].all():
+                    break
+            else:
+                return shift
+    return None
+
+
+def refill_tumours(image: np.ndarray, organ: np.ndarray, tumour: np.ndarray, vessels: np.ndarray | None,
+                   avoid: np.ndarray | None, spacing, seed: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Replace every annotated tumour by parenchyma, so that calibration draws into the scan as
+    into a healthy one (the tumours neither block placement nor are ever measured).
+
+    The refilled region is each tumour plus the organ voxels within ``REFILL_REACH_MM`` of it
+    (its blurred edge). Each of its 26-connected parts is copied, HU and vessel label together,
+    from the nearest patch of the same shape shifted wholly into tumour-free, avoid-free organ
+    (shifts along 64 directions in 2 mm steps, shortest first), so the copy keeps the scan's own
+    noise texture and vessels. A part with no such patch gets the organ's robust median HU plus
+    Gaussian noise of the organ's robust sigma on its non-vessel voxels (``seed``).
+
+    Returns:
+        ``(image, vessels, refilled)``: new arrays (the inputs are not modified) and the
+        refilled region's mask.
+    """
+    spacing = np.asarray(spacing, dtype=float)
+    tumour = np.asarray(tumour, dtype=bool)
+    near = ndi.distance_transform_edt(~tumour, sampling=spacing) <= REFILL_REACH_MM
+    region = tumour | (near & organ)
+    image = np.array(image, dtype=np.float32, copy=True)
+    vessels = None if vessels is None else vessels.copy()
+    allowed = organ & ~region
+    if avoid is not None:
+        allowed &= ~avoid
+    labels, _ = ndi.label(region, structure=np.ones((3, 3, 3), bool))
+    parenchyma = allowed if vessels is None else allowed & ~vessels
+    values = image[parenchyma] if parenchyma.any() else image[organ & ~region]
+    median = float(np.median(values)) if values.size else 0.0
+    sigma = 1.4826 * float(np.median(np.abs(values - median))) if values.size else 0.0
+    rng = np.random.default_rng(seed)
+    source_image = image.copy()
+    source_vessels = None if vessels is None else vessels.copy()
+    for index, obj in enumerate(ndi.find_objects(labels), start=1):
+        part = labels[obj] == index
+        offset = np.asarray([s.start for s in obj])
+        points = np.argwhere(part) + offset
+        surface = np.argwhere(part & ~ndi.binary_erosion(part)) + offset
+        shift = _source_shift(points, surface, allowed, spacing)
+        at = tuple(points.T)
+        if shift is not None:
+            source = tuple((points + shift).T)
+            image[at] = source_image[source]
+            if vessels is not None:
+                vessels[at] = source_vessels[source]
+        else:
+            keep = vessels[at] if vessels is not None else np.zeros(len(points), bool)
+            fill = tuple(points[~keep].T)
+            image[fill] = median + sigma * rng.standard_normal(int((~keep).sum())).astype(np.float32)
+    return image, vessels, region
+
+
+def calibration_case(case: Case, margin_mm: float = 15.0, seed: int = 0) -> CalibrationCase:
+    """Crop ``case`` to its organ's box grown by ``margin_mm``, refill its annotated tumours with
+    parenchyma (:func:`refill_tumours`: organ again, free for placement) and prepare it.
+
+    A scan that kept its tumours, even as ``avoid``, would have no room for the largest drawn
+    lesions, which placement then skips: calibration would see smaller, paler lesions than a
+    healthy scan receives, and set the contrast too dark.
+    """
     idx = np.argwhere(case.organ)
     lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
     grow = np.ceil(margin_mm / np.asarray(case.spacing)).astype(int)
@@ -81,21 +187,28 @@ def calibration_case(case: Case, margin_mm: float = 15.0) -> CalibrationCase:
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
     affine = case.affine.copy()
     affine[:3, 3] += affine[:3, :3] @ lo
-    avoid = case.tumor[box] if case.tumor is not None else None
-    if case.avoid is not None:
-        avoid = case.avoid[box] if avoid is None else avoid | case.avoid[box]
-    cut = Case.trusted(image=np.ascontiguousarray(case.image[box]), affine=affine, case_id=case.case_id,
-                       organ=case.organ[box].copy(), vessels=None if case.vessels is None else case.vessels[box].copy(),
-                       tumor=None, avoid=None if avoid is None else avoid.copy(), phase=case.phase)
+    organ = case.organ[box].copy()
+    image = np.ascontiguousarray(case.image[box])
+    vessels = None if case.vessels is None else case.vessels[box].copy()
+    avoid = None if case.avoid is None else case.avoid[box].copy()
+    refilled = 0
+    if case.tumor is not None and case.tumor[box].any():
+        tumour = case.tumor[box]
+        organ |= tumour
+        image, vessels, region = refill_tumours(image, organ, tumour, vessels, avoid, case.spacing, seed)
+        refilled = int(region.sum())
+    cut = Case.trusted(image=image, affine=affine, case_id=case.case_id, organ=organ, vessels=vessels,
+                       tumor=None, avoid=avoid, phase=case.phase)
     prepared = prepare_case(cut)
-    return CalibrationCase(prepared, float(prepared.noise_sigma_hu))
+    return CalibrationCase(prepared, float(prepared.noise_sigma_hu), refilled)
 
 
 def simulate(preset: dict[str, Any], cases: list[CalibrationCase], reps: int, seed: int,
              settings: FeatureSettings) -> tuple[list[dict[str, Any]], list[float]]:
-    """Generate ``reps`` draws of one lesion each into each case (one at a time, so that
-    lesions do not crowd each other out of a scan that holds its own tumours already) and
-    measure every new lesion: feature rows (plus
+    """Generate ``reps`` draws of one lesion each into each case and measure every new lesion
+    as ``synthtumor realism`` measures a generated case (:func:`case_features` on the rendered
+    case itself: its tumour mask holds only the drawn lesion, the annotated tumours having been
+    refilled by :func:`calibration_case`): feature rows (plus
     ``elongation`` = largest / smallest principal semi-axis and ``noise_sigma_hu``), and per
     drawn lesion its rendered over drawn equivalent radius."""
     one = {**preset, "count_law": {"kind": "empirical", "values": [1], "bandwidth": 0}}
@@ -118,10 +231,7 @@ def simulate(preset: dict[str, Any], cases: list[CalibrationCase], reps: int, se
                     ratios.append(rendered / (spec.equivalent_radius_mm * shrink))
             if out.tumor is None or not out.tumor.any():
                 continue
-            organ = out.organ if prep.case.avoid is None else out.organ & ~prep.case.avoid
-            measured = case_features(Case.trusted(image=out.image, affine=out.affine, case_id=out.case_id,
-                                                  organ=organ, vessels=out.vessels, tumor=out.tumor,
-                                                  phase=out.phase), settings)
+            measured = case_features(out, settings)
             labels, _ = label_lesions(out.tumor)
             objects = ndi.find_objects(labels)
             spacing = np.asarray(out.spacing)

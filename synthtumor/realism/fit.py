@@ -11,7 +11,8 @@
    (with its slope on size), edge width, placement distances and the subcapsular fraction; the
    base preset's patterns, pattern parameters and mass effect are kept;
 3. **calibrate** (:mod:`synthtumor.realism.calibrate`): draw lesions with the preset into the
-   annotated scans themselves, measure them with the same code, and move size, contrast,
+   annotated scans themselves (their tumours refilled with parenchyma, so the scans hold the room
+   of healthy ones), measure them with the same code, and move size, contrast,
    texture, edge, surface roughness, the multi-nodular fraction and elongation until their
    medians meet the real ones;
 4. return the preset mapping with ``provenance``: dataset, cases, lesions, phase, base, every
