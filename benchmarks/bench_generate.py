@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
 import json, resource, sys, time
-from synthtumor.commands.generate import run_generate
+from synthtumor.commands.generate import GenerateJob, run_generate
 from synthtumor.commands.generate_backends import Execution
 inp, out, backend, workers, per_case = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 start_s = 0.0
@@ -40,7 +40,8 @@ if backend == "ray":
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     start_s = time.perf_counter() - t
 t = time.perf_counter()
-run_generate(inp, out, per_case=per_case, seed=0, quiet=True, phase="portal", execution=Execution(backend, workers))
+run_generate(GenerateJob(input_path=inp, out=out, per_case=per_case, seed=0, quiet=True, phase="portal",
+                         execution=Execution(backend, workers)))
 wall = time.perf_counter() - t
 usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
 print(json.dumps({"start_s": start_s, "wall_s": wall, "cpu_s": sum(u.ru_utime + u.ru_stime for u in usage),

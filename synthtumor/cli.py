@@ -113,23 +113,25 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from synthtumor.commands.generate import run_generate, run_replay
+    from synthtumor.commands.generate import GenerateJob, run_generate, run_replay
     from synthtumor.commands.generate_backends import Execution
 
     common = dict(label_map=args.label_map, phase=args.phase, workers=args.workers, format=args.format,
                   preview=args.preview, quiet=args.quiet, expect_ct=not args.no_ct_check,
                   dataset_id=args.dataset_id, dataset_name=args.dataset_name,
-                  checkpoint=args.checkpoint, ddim_steps=args.ddim_steps, overwrite=args.overwrite)
+                  checkpoint=args.checkpoint, ddim_steps=args.ddim_steps, overwrite=args.overwrite,
+                  image=args.image, label=args.label)
     execution = Execution(args.backend, args.workers, args.retries, args.max_in_flight, args.ray_address,
                           args.cpus_per_task, args.gpus_per_task)
     if args.replay is not None:
         if args.backend != "local":
             raise ConfigError("--replay runs on the local pool only.", fix="leave --backend out.")
-        manifest = run_replay(args.replay, args.input, args.out, image=args.image, label=args.label, **common)
+        manifest = run_replay(args.replay, args.input, args.out, **common)
     else:
-        manifest = run_generate(args.input, args.out, preset=args.preset, overrides=parse_overrides(args.overrides),
-                                per_case=args.per_case, seed=args.seed, generator=args.generator, image=args.image,
-                                label=args.label, execution=execution, resume=args.resume, **common)
+        manifest = run_generate(GenerateJob(
+            input_path=args.input, out=args.out, preset=args.preset, overrides=parse_overrides(args.overrides),
+            per_case=args.per_case, seed=args.seed, generator=args.generator, execution=execution,
+            resume=args.resume, **common))
     if not args.quiet:
         print(f"wrote {sum(1 for _ in open(manifest))} case(s); manifest: {manifest}")
     return 0

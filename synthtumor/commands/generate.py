@@ -18,15 +18,16 @@ import json
 import os
 import warnings
 import zlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import yaml
 
+from synthtumor.commands.generate_job import GenerateJob, WorkerJob, check_generator, make_generator
 from synthtumor.errors import ConfigError, DatasetLayoutError, InvalidCaseError
-from synthtumor.generators import HeuristicGenerator, LesionGenerator
+from synthtumor.generators import LesionGenerator
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
 from synthtumor.io.case_io import write_json_atomic, write_text_atomic
 from synthtumor.io.export import DatasetWriter, make_writer
@@ -39,9 +40,6 @@ from synthtumor.lesions.render import RENDER_VERSION
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.parallel import map_with_progress
 from synthtumor.preview import save_case_preview
-
-if TYPE_CHECKING:
-    from synthtumor.commands.generate_backends import Execution
 
 __all__ = ["GenerateJob", "run_generate", "run_replay", "output_seed", "output_case_id"]
 
@@ -58,55 +56,15 @@ def output_case_id(source_case_id: str, index: int) -> str:
     return f"{source_case_id}_syn{index:02d}"
 
 
-@dataclass(frozen=True)
-class GenerateJob:
-    """Everything a worker needs (picklable)."""
-
-    preset: str
-    overrides: dict[str, Any]
-    writer: DatasetWriter
-    per_case: int
-    seed: int
-    preview: bool
-    expect_ct: bool
-    generator: str = "heuristic"
-    checkpoint: str | None = None
-    ddim_steps: int | None = None
-    threads: int | None = None
-    label_map: str | None = None
-
-
-GENERATORS = ("heuristic", "diffusion")
-
-
-def make_generator(job: GenerateJob) -> LesionGenerator:
-    """The job's generator: the preset's heuristic one, or a trained diffusion run placing and
-    shaping lesions with that preset (weights load lazily, in the worker)."""
-    placement = HeuristicGenerator(GeneratorConfig.from_preset(job.preset, **job.overrides))
-    if job.generator == "heuristic":
-        return placement
-    from synthtumor.generators.diffusion.generator import DiffusionGenerator
-
-    return DiffusionGenerator(job.checkpoint, placement, steps=job.ddim_steps, threads=job.threads)
-
-
-def _check_generator(generator: str, checkpoint) -> None:
-    if generator not in GENERATORS:
-        raise ConfigError(f"unknown generator {generator!r}.", fix=f"use one of {list(GENERATORS)}.")
-    if generator == "diffusion" and checkpoint is None:
-        raise ConfigError("--generator diffusion needs --checkpoint RUN.",
-                          fix="train one with `synthtumor train-diffusion --data DATA --out RUN`, then pass --checkpoint RUN.")
-
-
 def _record_path(writer: DatasetWriter, case_id: str) -> Path:
     return writer.out / RECORDS / f"{case_id}.json"
 
 
-def _lesion_records(specs: list[TumorSpec], result) -> list[dict[str, Any]]:
+def _lesion_records(result) -> list[dict[str, Any]]:
     return [{"voxels": les.voxels, "volume_ml": round(les.volume_ml, 4)} for les in result.lesions]
 
 
-def _write_output(job: GenerateJob, generator: LesionGenerator, prepared, case_id: str,
+def _write_output(job: WorkerJob, generator: LesionGenerator, prepared, case_id: str,
                   source_id: str, seed_info: Any, specs: list[TumorSpec]) -> dict[str, Any]:
     result = generator.render_result(prepared, specs)
     out = result.case.replace(case_id=case_id)
@@ -122,7 +80,7 @@ def _write_output(job: GenerateJob, generator: LesionGenerator, prepared, case_i
         "phase": out.phase.value,
         "render_version": RENDER_VERSION,
         "specs": [s.to_dict() for s in specs],
-        "rendered": _lesion_records(specs, result),
+        "rendered": _lesion_records(result),
     }
     job.writer.write_case(out, extra_meta={"source_case_id": source_id, "lesions": len(specs)})
     if job.preview:
@@ -142,20 +100,20 @@ def _write_output(job: GenerateJob, generator: LesionGenerator, prepared, case_i
     return record
 
 
-def _is_done(job: GenerateJob, case_id: str) -> bool:
+def _is_done(job: WorkerJob, case_id: str) -> bool:
     """The output has a record whose files are all there with their recorded SHA-256 (a record
     that fails the check is deleted, so the output is redone)."""
     return verified_record(_record_path(job.writer, case_id), job.writer.out) is not None
 
 
-def _prepare_source(job: GenerateJob, generator: LesionGenerator, ref: CaseRef):
+def _prepare_source(job: WorkerJob, generator: LesionGenerator, ref: CaseRef):
     """Read one input case (finite, CT in HU, grids and spacing checked while loading) and prepare it."""
     case = ref.load(job.expect_ct)
     check_organ_present(case.organ, case.case_id, job.label_map)
     return generator.prepare(case)
 
 
-def _draw_output(job: GenerateJob, generator: LesionGenerator, prepared, ref: CaseRef, k: int) -> str:
+def _draw_output(job: WorkerJob, generator: LesionGenerator, prepared, ref: CaseRef, k: int) -> str:
     """Sample and write output ``k`` of ``ref``, seeded from (run seed, case id, k) only."""
     case_id = output_case_id(ref.case_id, k)
     seq = output_seed(job.seed, ref.case_id, k)
@@ -165,7 +123,7 @@ def _draw_output(job: GenerateJob, generator: LesionGenerator, prepared, ref: Ca
     return case_id
 
 
-def _generate_from(args: tuple[GenerateJob, CaseRef]) -> list[str]:
+def _generate_from(args: tuple[WorkerJob, CaseRef]) -> list[str]:
     job, ref = args
     todo = [k for k in range(job.per_case) if not _is_done(job, output_case_id(ref.case_id, k))]
     if not todo:
@@ -175,7 +133,7 @@ def _generate_from(args: tuple[GenerateJob, CaseRef]) -> list[str]:
     return [_draw_output(job, generator, prepared, ref, k) for k in todo]
 
 
-def _finish(job: GenerateJob, case_ids: list[str], config: dict[str, Any]) -> Path:
+def _finish(job: WorkerJob, case_ids: list[str], config: dict[str, Any]) -> Path:
     records = [json.loads(_record_path(job.writer, cid).read_text()) for cid in case_ids]
     lines = "".join(json.dumps(r) + "\n" for r in records)
     write_text_atomic(lines, job.writer.out / "manifest.jsonl")
@@ -248,47 +206,14 @@ def _input_record(inputs: dict[str, Path | None], resolve: bool = False) -> str:
     return str(shown["input"]) if "input" in shown else ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
-def run_generate(
-    input_path: str | os.PathLike | None,
-    out: str | os.PathLike,
-    *,
-    preset: str = "liver_metastasis",
-    overrides: dict[str, Any] | None = None,
-    label_map: str | None = None,
-    phase: str | None = None,
-    per_case: int = 1,
-    seed: int = 0,
-    workers: int | None = None,
-    format: str = "cases",
-    preview: bool = False,
-    quiet: bool = False,
-    expect_ct: bool = True,
-    dataset_id: int | None = None,
-    dataset_name: str = "SynthTumor",
-    generator: str = "heuristic",
-    checkpoint: str | os.PathLike | None = None,
-    ddim_steps: int | None = None,
-    overwrite: bool = False,
-    image: str | os.PathLike | None = None,
-    label: str | os.PathLike | None = None,
-    execution: Execution | None = None,
-    resume: bool = False,
-) -> Path:
-    """Generate ``per_case`` synthetic cases per input case; return the manifest's path.
+def run_generate(job: GenerateJob) -> Path:
+    """Generate ``job.per_case`` synthetic cases per input case; return the manifest's path.
 
-    The input is a dataset (``input_path``: any layout :func:`synthtumor.io.load_dataset` reads,
-    a case folder or a CSV list) or one scan (``image`` and its ``label`` file or per-structure
-    folder, with ``input_path`` None).
-
-    ``out`` must be new, empty, or this command's own run (resumed); ``overwrite`` lets it write
-    into another non-empty folder. Temporary files live in ``out/.synthtumor-tmp/`` (see
+    ``job.out`` must be new, empty, or this command's own run (resumed); ``job.overwrite`` lets
+    it write into another non-empty folder. Temporary files live in ``out/.synthtumor-tmp/`` (see
     :mod:`synthtumor.io.workdir`), so a run killed at any moment, run again, writes the same bytes
-    as an uninterrupted one and leaves no stray file.
-
-    ``execution`` picks the local pool or Ray, the retries and the cases in flight (see
-    :mod:`synthtumor.commands.generate_backends`); ``workers``, when given, overrides its
-    ``workers``. Every run verifies the outputs an earlier one recorded (SHA-256 of their files)
-    and redoes those missing or changed; ``resume`` only insists that ``out`` holds such a run.
+    as an uninterrupted one and leaves no stray file. Every run verifies the outputs an earlier
+    one recorded (SHA-256 of their files) and redoes those missing or changed.
 
     Raises:
         ConfigError: bad options (per_case or workers below 1, unknown preset or format, an
@@ -299,41 +224,47 @@ def run_generate(
     """
     from synthtumor.commands.generate_backends import Execution, compute_outputs, report_failures
 
-    execution = replace(execution or Execution(), **({"workers": workers} if workers is not None else {}))
-    if per_case < 1:
+    workers = {"workers": job.workers} if job.workers is not None else {}
+    execution = replace(job.execution or Execution(), **workers)
+    if job.per_case < 1:
         raise ConfigError("--per-case must be at least 1.")
     execution.check()
-    inputs, out = input_paths(input_path, image, label), Path(out)
-    if resume and not (out / RECORDS / "run.json").is_file():
+    inputs, out = input_paths(job.input_path, job.image, job.label), Path(job.out)
+    if job.resume and not (out / RECORDS / "run.json").is_file():
         raise ConfigError(f"--resume: {out} holds no generate run to resume.",
                           fix="check --out, or leave --resume out to start the run.")
-    _check_out(inputs, out, overwrite)
-    config = GeneratorConfig.from_preset(preset, **(overrides or {}))  # validate before any work
-    _check_generator(generator, checkpoint)
-    dataset = open_input(input_path, image, label, label_map, phase=phase, expect_ct=expect_ct)
-    writer = make_writer(format, out, organ_name=config.organ, dataset_id=dataset_id, dataset_name=dataset_name,
-                         description=f"synthetic {preset} lesions (synthtumor) in {dataset.root.name}")
-    job = GenerateJob(preset, dict(overrides or {}), writer, per_case, seed, preview, expect_ct, generator,
-                      str(checkpoint) if checkpoint is not None else None, ddim_steps, 1,
-                      str(label_map) if label_map is not None else None)
-    make_generator(job)  # a diffusion run is checked here (config, checkpoint, steps); weights load later
-    with work_area(out):
-        _check_same_run(out, {"command": "generate", "input": _input_record(inputs, resolve=True), "preset": preset,
-                              "overrides": job.overrides, "seed": seed, "per_case": per_case, "format": format,
-                              "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps,
-                              "label_map": job.label_map, "phase": phase})
+    _check_out(inputs, out, job.overwrite)
+    overrides = dict(job.overrides or {})
+    config = GeneratorConfig.from_preset(job.preset, **overrides)  # validate before any work
+    check_generator(job.generator, job.checkpoint)
+    dataset = open_input(job.input_path, job.image, job.label, job.label_map, phase=job.phase,
+                         expect_ct=job.expect_ct)
+    writer = make_writer(job.format, out, organ_name=config.organ, dataset_id=job.dataset_id,
+                         dataset_name=job.dataset_name,
+                         description=f"synthetic {job.preset} lesions (synthtumor) in {dataset.root.name}")
+    work = WorkerJob(job.preset, overrides, writer, job.per_case, job.seed, job.preview, job.expect_ct,
+                     job.generator, str(job.checkpoint) if job.checkpoint is not None else None, job.ddim_steps,
+                     1, str(job.label_map) if job.label_map is not None else None)
+    make_generator(work)  # a diffusion run is checked here (config, checkpoint, steps); weights load later
+    with work_area(out):  # key order kept: run.json and resolved_config.yaml are part of the output's bytes
+        _check_same_run(out, {"command": "generate", "input": _input_record(inputs, resolve=True),
+                              "preset": job.preset, "overrides": overrides, "seed": job.seed,
+                              "per_case": job.per_case, "format": job.format, "generator": job.generator,
+                              "checkpoint": work.checkpoint, "ddim_steps": job.ddim_steps,
+                              "label_map": work.label_map, "phase": job.phase})
         sweep_stray_temp_files(out)
-        finished, failures = compute_outputs(job, dataset.refs, execution, quiet=quiet)
-        resolved = {"command": "generate", "input": _input_record(inputs), "label_map": label_map, "phase": phase,
-                    "generator": generator, "checkpoint": job.checkpoint, "ddim_steps": ddim_steps, "preset": preset,
-                    "overrides": overrides or {}, "per_case": per_case, "seed": seed, "format": format,
-                    "preset_config": load_preset_dict(preset) | {"resolved": asdict(config)}}
-        manifest = _finish(job, finished, resolved)
+        finished, failures = compute_outputs(work, dataset.refs, execution, quiet=job.quiet)
+        resolved = {"command": "generate", "input": _input_record(inputs), "label_map": job.label_map,
+                    "phase": job.phase, "generator": job.generator, "checkpoint": work.checkpoint,
+                    "ddim_steps": job.ddim_steps, "preset": job.preset, "overrides": overrides,
+                    "per_case": job.per_case, "seed": job.seed, "format": job.format,
+                    "preset_config": load_preset_dict(job.preset) | {"resolved": asdict(config)}}
+        manifest = _finish(work, finished, resolved)
         report_failures(out, failures, finished)
         return manifest
 
 
-def _replay_one(args: tuple[GenerateJob, CaseRef, list[dict[str, Any]]]) -> None:
+def _replay_one(args: tuple[WorkerJob, CaseRef, list[dict[str, Any]]]) -> None:
     job, ref, records = args
     generator = make_generator(job)
     prepared = generator.prepare(ref.load(job.expect_ct))
@@ -428,8 +359,8 @@ def run_replay(
     generator = records[0].get("generator", "heuristic") if records else "heuristic"
     checkpoint = checkpoint if checkpoint is not None else (records[0].get("checkpoint") if records else None)
     ddim_steps = ddim_steps if ddim_steps is not None else (records[0].get("ddim_steps") if records else None)
-    _check_generator(generator, checkpoint)
-    job = GenerateJob(preset, dict(first.get("overrides") or {}), writer, 0, 0, preview, expect_ct, generator,
+    check_generator(generator, checkpoint)
+    job = WorkerJob(preset, dict(first.get("overrides") or {}), writer, 0, 0, preview, expect_ct, generator,
                       str(checkpoint) if checkpoint is not None else None, ddim_steps, 1,
                       str(label_map) if label_map is not None else None)
     make_generator(job)

@@ -30,15 +30,14 @@ from typing import Any
 
 from synthtumor.commands.generate import (
     RECORDS,
-    GenerateJob,
     _draw_output,
     _generate_from,
     _is_done,
     _prepare_source,
     _record_path,
-    make_generator,
     output_case_id,
 )
+from synthtumor.commands.generate_job import WorkerJob, make_generator
 from synthtumor.distributed import RayOptions, error_text, import_ray, ray_map
 from synthtumor.errors import CasesFailedError, ConfigError
 from synthtumor.io.case_io import write_text_atomic
@@ -97,7 +96,7 @@ class Execution:
             import_ray()
 
 
-def compute_outputs(job: GenerateJob, refs: Sequence[CaseRef], execution: Execution,
+def compute_outputs(job: WorkerJob, refs: Sequence[CaseRef], execution: Execution,
                     quiet: bool = False) -> tuple[list[str], list[dict[str, Any]]]:
     """Write every output of ``refs`` not yet verified as done.
 
@@ -118,7 +117,7 @@ def compute_outputs(job: GenerateJob, refs: Sequence[CaseRef], execution: Execut
     return finished, read_failures(records, [cid for cid in case_ids if cid not in done])
 
 
-def _local_source(args: tuple[GenerateJob, CaseRef, int]) -> str | None:
+def _local_source(args: tuple[WorkerJob, CaseRef, int]) -> str | None:
     """Local pool task: all outputs of one input case, tried ``1 + retries`` times; on failure
     its unfinished outputs are recorded as failed and the error returned."""
     job, ref, retries = args
@@ -139,7 +138,7 @@ def _local_source(args: tuple[GenerateJob, CaseRef, int]) -> str | None:
 class _OutputWorker:
     """Ray actor body: one output case per call; the generator built once, the last input kept prepared."""
 
-    def __init__(self, job: GenerateJob) -> None:
+    def __init__(self, job: WorkerJob) -> None:
         self.job = job
         self.generator = make_generator(job)
         self.source: str | None = None
@@ -166,7 +165,7 @@ def _crash_once_for_test(case_id: str) -> None:
         os._exit(3)
 
 
-def _on_ray(job: GenerateJob, refs: Sequence[CaseRef], execution: Execution, quiet: bool) -> None:
+def _on_ray(job: WorkerJob, refs: Sequence[CaseRef], execution: Execution, quiet: bool) -> None:
     records = job.writer.out / RECORDS
 
     def failed(item: tuple[CaseRef, int], error: str, attempts: int) -> None:

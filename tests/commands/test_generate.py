@@ -10,7 +10,7 @@ import pytest
 
 from synthtumor import ConfigError, load_dataset
 from synthtumor.cli import main
-from synthtumor.commands.generate import run_generate, run_replay
+from synthtumor.commands.generate import GenerateJob, run_generate, run_replay
 from synthtumor.io.case_io import save_case, write_cases_index
 from synthtumor.lesions.render import RENDER_VERSION
 
@@ -38,7 +38,8 @@ def digest(folder):
 
 
 def test_cases_format_manifest_and_labels(healthy, tmp_path):
-    manifest = run_generate(healthy, tmp_path / "out", preset="liver_metastasis", per_case=2, seed=3, quiet=True)
+    manifest = run_generate(GenerateJob(input_path=healthy, out=tmp_path / "out", preset="liver_metastasis",
+                                        per_case=2, seed=3, quiet=True))
     lines = [json.loads(x) for x in manifest.read_text().splitlines()]
     assert [r["case_id"] for r in lines] == ["blob0_syn00", "blob0_syn01", "blob1_syn00", "blob1_syn01"]
     for r in lines:
@@ -51,8 +52,9 @@ def test_cases_format_manifest_and_labels(healthy, tmp_path):
 
 
 def test_same_bytes_for_any_number_of_workers_and_resume(healthy, tmp_path):
-    run_generate(healthy, tmp_path / "w1", preset="mixed", per_case=1, seed=5, workers=1, quiet=True)
-    run_generate(healthy, tmp_path / "w2", preset="mixed", per_case=1, seed=5, workers=2, quiet=True)
+    for out, workers in (("w1", 1), ("w2", 2)):
+        run_generate(GenerateJob(input_path=healthy, out=tmp_path / out, preset="mixed", per_case=1, seed=5,
+                                 workers=workers, quiet=True))
     assert digest(tmp_path / "w1") == digest(tmp_path / "w2")
     # a rerun after a crash redoes only what has no record
     record = tmp_path / "w1" / ".records" / "blob1_syn00.json"
@@ -60,13 +62,14 @@ def test_same_bytes_for_any_number_of_workers_and_resume(healthy, tmp_path):
     record.unlink()
     image.write_bytes(b"half-written")
     untouched = (tmp_path / "w1" / "blob0_syn00" / "image.nii.gz").stat().st_mtime_ns
-    run_generate(healthy, tmp_path / "w1", preset="mixed", per_case=1, seed=5, quiet=True)
+    run_generate(GenerateJob(input_path=healthy, out=tmp_path / "w1", preset="mixed", per_case=1, seed=5, quiet=True))
     assert digest(tmp_path / "w1") == digest(tmp_path / "w2")
     assert (tmp_path / "w1" / "blob0_syn00" / "image.nii.gz").stat().st_mtime_ns == untouched
 
 
 def test_replay_renders_the_same_cases(healthy, tmp_path):
-    manifest = run_generate(healthy, tmp_path / "a", preset="liver_hcc", per_case=1, seed=1, quiet=True)
+    manifest = run_generate(GenerateJob(input_path=healthy, out=tmp_path / "a", preset="liver_hcc", per_case=1, seed=1,
+                                        quiet=True))
     run_replay(manifest, healthy, tmp_path / "b", quiet=True)
     a, b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
     for x, y in zip(a, b):
@@ -75,7 +78,8 @@ def test_replay_renders_the_same_cases(healthy, tmp_path):
 
 
 def test_replay_of_an_older_renderers_manifest_warns(healthy, tmp_path):
-    manifest = run_generate(healthy, tmp_path / "a", preset="liver_cyst", per_case=1, seed=2, quiet=True)
+    manifest = run_generate(GenerateJob(input_path=healthy, out=tmp_path / "a", preset="liver_cyst", per_case=1, seed=2,
+                                        quiet=True))
     lines = [json.loads(line) for line in manifest.read_text().splitlines()]
     assert all(line["render_version"] == RENDER_VERSION for line in lines)
     for line in lines:
@@ -87,12 +91,13 @@ def test_replay_of_an_older_renderers_manifest_warns(healthy, tmp_path):
 
 
 def test_nnunet_export_passes_nnunets_own_integrity_check(healthy, tmp_path):
-    run_generate(healthy, tmp_path / "nn", preset="liver_cyst", per_case=1, format="nnunet", dataset_id=777,
-                 dataset_name="Blobs", quiet=True)
+    run_generate(GenerateJob(input_path=healthy, out=tmp_path / "nn", preset="liver_cyst", per_case=1, format="nnunet",
+                             dataset_id=777, dataset_name="Blobs", quiet=True))
     folder = tmp_path / "nn" / "Dataset777_Blobs"
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["channel_names"] == {"0": "CT"} and meta["numTraining"] == 2 and meta["file_ending"] == ".nii.gz"
-    assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == ["blob0_syn00_0000.nii.gz", "blob1_syn00_0000.nii.gz"]
+    images = sorted(p.name for p in (folder / "imagesTr").iterdir())
+    assert images == ["blob0_syn00_0000.nii.gz", "blob1_syn00_0000.nii.gz"]
     assert len(load_dataset(folder)) == 2  # and synthtumor reads it back
     integrity = pytest.importorskip(
         "nnunetv2.experiment_planning.verify_dataset_integrity",
@@ -101,7 +106,8 @@ def test_nnunet_export_passes_nnunets_own_integrity_check(healthy, tmp_path):
 
 
 def test_decathlon_export(healthy, tmp_path):
-    run_generate(healthy, tmp_path / "dec", preset="liver_cyst", format="decathlon", quiet=True)
+    run_generate(GenerateJob(input_path=healthy, out=tmp_path / "dec", preset="liver_cyst", format="decathlon",
+                             quiet=True))
     folder = tmp_path / "dec" / "Task90_SynthTumor"
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["labels"] == {"0": "background", "1": "liver", "2": "cancer"} and len(meta["training"]) == 2
@@ -111,7 +117,7 @@ def test_decathlon_export(healthy, tmp_path):
 
 def test_output_inside_the_input_is_refused(healthy):
     with pytest.raises(ConfigError, match="never writes into its inputs"):
-        run_generate(healthy, healthy / "out", quiet=True)
+        run_generate(GenerateJob(input_path=healthy, out=healthy / "out", quiet=True))
 
 
 def test_cli_generate_with_overrides_and_a_bad_preset(healthy, tmp_path, capsys):
@@ -125,17 +131,32 @@ def test_cli_generate_with_overrides_and_a_bad_preset(healthy, tmp_path, capsys)
 
 
 def test_resuming_with_other_options_is_refused(healthy, tmp_path):
-    run_generate(healthy, tmp_path / "r", preset="liver_cyst", seed=1, quiet=True)
+    run_generate(GenerateJob(input_path=healthy, out=tmp_path / "r", preset="liver_cyst", seed=1, quiet=True))
     with pytest.raises(ConfigError, match="differs in \\['seed'\\]"):
-        run_generate(healthy, tmp_path / "r", preset="liver_cyst", seed=2, quiet=True)
+        run_generate(GenerateJob(input_path=healthy, out=tmp_path / "r", preset="liver_cyst", seed=2, quiet=True))
 
 
 def test_manifest_records_what_replay_needs(healthy, tmp_path):
-    manifest = run_generate(healthy, tmp_path / "m", preset="liver_cyst", phase="portal",
-                            overrides={"placement": {"min_gap_mm": 3}}, quiet=True)
+    manifest = run_generate(GenerateJob(input_path=healthy, out=tmp_path / "m", preset="liver_cyst", phase="portal",
+                                        overrides={"placement": {"min_gap_mm": 3}}, quiet=True))
     record = json.loads(manifest.read_text().splitlines()[0])
     assert record["phase"] == "portal" and record["overrides"] == {"placement": {"min_gap_mm": 3}}
     run_replay(manifest, healthy, tmp_path / "m2", quiet=True)  # phase and overrides come from the manifest
     a, b = load_dataset(tmp_path / "m"), load_dataset(tmp_path / "m2")
     assert b[0].phase.value == "portal"
     np.testing.assert_array_equal(a[0].image, b[0].image)
+
+
+def test_the_job_defaults_are_the_command_lines():
+    from dataclasses import fields
+
+    from synthtumor.cli import build_parser
+
+    args = build_parser().parse_args(["generate", "--out", "o"])
+    job = GenerateJob(out="o")
+    named = {"input_path": "input"}
+    apart = {"out", "overrides", "expect_ct", "execution"}  # built from the arguments, checked below
+    for f in fields(GenerateJob):
+        if f.name not in apart:
+            assert getattr(job, f.name) == getattr(args, named.get(f.name, f.name)), f.name
+    assert job.overrides == {} and args.overrides == [] and job.expect_ct is not args.no_ct_check

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from synthtumor.cli import main
-from synthtumor.commands.generate import run_generate
+from synthtumor.commands.generate import GenerateJob, run_generate
 from synthtumor.commands.generate_backends import CRASH_ONCE_ENV, Execution
 
 from tests.conftest import blob_dataset
@@ -49,8 +49,8 @@ def _tree(root: Path) -> dict[str, str]:
 
 
 def _generate(data: Path, out: Path, backend: str = "local", workers: int = 2, **kwargs) -> Path:
-    return run_generate(data, out, per_case=PER_CASE, seed=5, quiet=True,
-                        execution=Execution(backend, workers, **kwargs))
+    return run_generate(GenerateJob(input_path=data, out=out, per_case=PER_CASE, seed=5, quiet=True,
+                                    execution=Execution(backend, workers, **kwargs)))
 
 
 @pytest.fixture(scope="module")

@@ -185,7 +185,7 @@ def test_a_truncated_replay_manifest_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_lesions_too_small_for_a_coarse_scan_are_warned_about(tmp_path):
-    from synthtumor.commands.generate import run_generate
+    from synthtumor.commands.generate import GenerateJob, run_generate
 
     root = tmp_path / "coarse"
     case = blob_case(spacing=(2.0, 2.0, 2.5), seed=0)
@@ -200,7 +200,7 @@ def test_lesions_too_small_for_a_coarse_scan_are_warned_about(tmp_path):
         affine[2, 2] = 20.0  # 20 mm between slices: small lesions fall between voxel centres
         nib.save(nib.Nifti1Image(np.asarray(img.dataobj), affine, img.header), str(path))
     with pytest.warns(UserWarning, match="cover no voxel"):
-        run_generate(root, tmp_path / "out", quiet=True)
+        run_generate(GenerateJob(input_path=root, out=tmp_path / "out", quiet=True))
 
 
 def test_a_run_that_draws_no_lesion_at_all_is_an_error_naming_why():
