@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-
 from synthtumor.config_paths import config_dir, read_yaml_mapping
-from synthtumor.errors import ConfigError
+from synthtumor.config_rules import ConfigError, bounded, check_fields
 
 __all__ = ["TrainConfig", "NETWORKS", "STRATEGIES", "DIMS"]
 
@@ -20,6 +19,17 @@ NETWORKS = ("unet", "dynunet", "segresnet", "swinunetr")
 STRATEGIES = ("end_to_end", "cascaded")
 #: Training modes: 2-D axial slices, 2.5-D (a slice with neighbours as channels), 3-D patches.
 DIMS = (2.0, 2.5, 3.0)
+
+
+def _dims(value: Any, name: str, lo: None, hi: None) -> float:
+    """A training mode of ``DIMS`` (2, 2.5 or 3), as a float."""
+    try:
+        dims = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} {value!r} must be 2, 2.5 or 3.") from None
+    if isinstance(value, bool) or dims not in DIMS:
+        raise ConfigError(f"{name} {value!r} is not a training mode.", fix="use 2, 2.5 or 3.")
+    return dims
 
 
 @dataclass(frozen=True)
@@ -64,87 +74,50 @@ class TrainConfig:
             the liver; leave it off for paired organs such as the kidneys).
     """
 
-    network: str = "unet"
-    dims: float = 3.0
-    context_slices: int = 1
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    strategy: str = "end_to_end"
-    spacing_mm: tuple[float, float, float] = (1.5, 1.5, 2.0)
-    patch_size: tuple[int, int, int] = (96, 96, 64)
-    window_hu: tuple[float, float] = (-200.0, 300.0)
-    batch_size: int = 2
-    iterations: int = 2000
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    tumour_oversampling: float = 0.5
-    checkpoint_every: int = 200
-    num_workers: int = 2
-    mixed_precision: str = "bf16"
-    seed: int = 0
-    cascade_margin_mm: float = 10.0
-    rotate_deg: float = 0.0
-    scale_range: float = 0.0
-    intensity_jitter: float = 0.0
-    largest_organ_component: bool = False
+    network: str = bounded("unet", kind="choice", options=NETWORKS)
+    dims: float = bounded(3.0, kind=_dims)
+    context_slices: int = bounded(1, 1, 5, "int")
+    channels: tuple[int, ...] = bounded((16, 32, 64, 128), 1, None, "ints")
+    strategy: str = bounded("end_to_end", kind="choice", options=STRATEGIES)
+    spacing_mm: tuple[float, float, float] = bounded((1.5, 1.5, 2.0), 0, None, "numbers", low_open=True, length=3)
+    patch_size: tuple[int, int, int] = bounded((96, 96, 64), 8, None, "ints")
+    window_hu: tuple[float, float] = bounded((-200.0, 300.0), kind="numbers", length=2)
+    batch_size: int = bounded(2, 1, None, "int")
+    iterations: int = bounded(2000, 1, None, "int")
+    lr: float = bounded(1e-3, 0, None, low_open=True)
+    weight_decay: float = bounded(1e-5, 0)
+    tumour_oversampling: float = bounded(0.5, 0, 1)
+    checkpoint_every: int = bounded(200, 1, None, "int")
+    num_workers: int = bounded(2, 0, None, "int")
+    mixed_precision: str = bounded("bf16", kind="choice", options=("bf16", "no"))
+    seed: int = bounded(0, 0, None, "int")
+    cascade_margin_mm: float = bounded(10.0, 0)
+    rotate_deg: float = bounded(0.0, 0, 180)
+    scale_range: float = bounded(0.0, 0, 1, high_open=True)
+    intensity_jitter: float = bounded(0.0, 0, 1, high_open=True)
+    largest_organ_component: bool = bounded(False, kind="bool")
 
     def __post_init__(self) -> None:
-        if self.network not in NETWORKS:
-            raise ConfigError(f"train.network {self.network!r} is unknown.", fix=f"use one of {NETWORKS}.")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"train.strategy {self.strategy!r} is unknown.", fix=f"use one of {STRATEGIES}.")
-        for name, cast in (("channels", int), ("spacing_mm", float), ("patch_size", int), ("window_hu", float)):
-            try:
-                object.__setattr__(self, name, tuple(cast(v) for v in getattr(self, name)))
-            except (TypeError, ValueError):
-                raise ConfigError(f"train.{name} must be a list of numbers.") from None
-        if len(self.channels) < 2 or min(self.channels) < 1:
+        """Every value is checked here, however the config is built (:func:`bounded` fields);
+        then the checks across fields."""
+        check_fields(self, "train")
+        if len(self.channels) < 2:
             raise ConfigError("train.channels needs at least two positive levels.")
         if self.network == "dynunet" and len(self.channels) < 3:
             raise ConfigError("train.channels needs at least three levels for dynunet.")
-        if len(self.spacing_mm) != 3 or min(self.spacing_mm) <= 0:
-            raise ConfigError("train.spacing_mm needs three positive values (mm).")
-        try:
-            object.__setattr__(self, "dims", float(self.dims))
-        except (TypeError, ValueError):
-            raise ConfigError(f"train.dims {self.dims!r} must be 2, 2.5 or 3.") from None
-        if self.dims not in DIMS:
-            raise ConfigError(f"train.dims {self.dims:g} is not a training mode.", fix="use 2, 2.5 or 3.")
-        try:
-            object.__setattr__(self, "context_slices", int(self.context_slices))
-        except (TypeError, ValueError):
-            raise ConfigError("train.context_slices must be a whole number in [1, 5].") from None
-        if not 1 <= self.context_slices <= 5:
-            raise ConfigError("train.context_slices must be in [1, 5].")
         if self.spatial_dims == 2 and self.network == "swinunetr":
-            raise ConfigError("train.network swinunetr is 3-D only here.", fix="use dims: 3, or unet / dynunet / segresnet.")
+            raise ConfigError("train.network swinunetr is 3-D only here.",
+                              fix="use dims: 3, or unet / dynunet / segresnet.")
         n_sizes = self.spatial_dims
-        if len(self.patch_size) != n_sizes or min(self.patch_size) < 8:
+        if len(self.patch_size) != n_sizes:
             raise ConfigError(f"train.patch_size needs {n_sizes} sizes of at least 8 voxels for dims {self.dims:g}"
                               f" ({'X, Y' if n_sizes == 2 else 'X, Y, Z'}), got {list(self.patch_size)}.")
         divisor = 2 ** (len(self.channels) - 1)
         if any(p % divisor for p in self.patch_size):
             raise ConfigError(f"train.patch_size {self.patch_size} must be divisible by {divisor} "
                               f"for {len(self.channels)} levels.")
-        if len(self.window_hu) != 2 or self.window_hu[0] >= self.window_hu[1]:
+        if self.window_hu[0] >= self.window_hu[1]:
             raise ConfigError("train.window_hu must be [low, high] with low < high.")
-        for name in ("batch_size", "iterations", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be at least 1.")
-        if self.num_workers < 0:
-            raise ConfigError("train.num_workers must be >= 0.")
-        if not 0.0 <= self.tumour_oversampling <= 1.0:
-            raise ConfigError("train.tumour_oversampling must be in [0, 1].")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ConfigError("train.lr must be > 0 and train.weight_decay >= 0.")
-        if self.mixed_precision not in ("bf16", "no"):
-            raise ConfigError("train.mixed_precision must be bf16 or no.")
-        if not 0 <= self.rotate_deg <= 180 or not 0 <= self.scale_range < 1 or not 0 <= self.intensity_jitter < 1:
-            raise ConfigError("train.rotate_deg must be in [0, 180] degrees, train.scale_range and "
-                              "train.intensity_jitter in [0, 1).")
-        if not isinstance(self.largest_organ_component, bool):
-            raise ConfigError("train.largest_organ_component must be true or false.")
-        if self.cascade_margin_mm < 0:
-            raise ConfigError("train.cascade_margin_mm must be >= 0.")
 
     @property
     def spatial_dims(self) -> int:

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-
 from synthtumor.config_paths import config_dir, read_yaml_mapping
-from synthtumor.errors import ConfigError
+from synthtumor.config_rules import ConfigError, bounded, built, check_fields
 
 __all__ = ["ArmSpec", "StudyConfig", "ARM_KINDS"]
 
@@ -35,25 +34,18 @@ class ArmSpec:
     preset and the report says so.
     """
 
-    kind: str
+    kind: str = bounded(kind="choice", options=ARM_KINDS)
     preset: str = "liver_metastasis"
-    generator: str = "heuristic"
-    ratio: float = 0.5
-    fitted: bool = False
-    fit_rounds: int = 6
+    generator: str = bounded("heuristic", kind="choice", options=("heuristic",))  # the only one available yet
+    ratio: float = bounded(0.5, 0, 1, low_open=True)
+    fitted: bool = bounded(False, kind="bool")
+    fit_rounds: int = bounded(6, 0, None, "int")
 
     def __post_init__(self) -> None:
+        """Every value is checked here, however the arm is built (:func:`bounded` fields)."""
+        check_fields(self, "study.arm")
         if self.fitted and self.kind == "real":
             raise ConfigError("a real arm draws no lesions; only synthetic and mixed arms can be fitted.")
-        if not isinstance(self.fitted, bool) or not isinstance(self.fit_rounds, int) or self.fit_rounds < 0:
-            raise ConfigError(f"study arm: fitted must be true or false and fit_rounds a whole number >= 0, got "
-                              f"{self.fitted!r} and {self.fit_rounds!r}.")
-        if self.kind not in ARM_KINDS:
-            raise ConfigError(f"study arm kind {self.kind!r} is unknown.", fix=f"use one of {ARM_KINDS}.")
-        if self.generator != "heuristic":
-            raise ConfigError(f"study arm generator {self.generator!r} is not available yet.", fix="use heuristic.")
-        if self.kind == "mixed" and not 0.0 < self.ratio <= 1.0:
-            raise ConfigError(f"a mixed arm's ratio must be in (0, 1], got {self.ratio}.")
 
     @property
     def name(self) -> str:
@@ -95,22 +87,18 @@ class StudyConfig:
     healthy: str | None = None
     label_map: str | None = None
     phase: str = "portal"
-    n_test: int = 2
-    scarcity: tuple[int, ...] = (1, 2)
-    seeds: tuple[int, ...] = (0,)
+    n_test: int = bounded(2, 1, None, "int")
+    scarcity: tuple[int, ...] = bounded((1, 2), 1, None, "ints")
+    seeds: tuple[int, ...] = bounded((0,), 0, None, "ints")
     arms: tuple[ArmSpec, ...] = (ArmSpec("real"),)
     phantom: dict[str, Any] = field(default_factory=dict)
-    nsd_tolerance_mm: float = 2.0
+    nsd_tolerance_mm: float = bounded(2.0, 0, None, low_open=True)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scarcity", tuple(int(n) for n in self.scarcity))
-        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        if not self.scarcity or min(self.scarcity) < 1:
-            raise ConfigError("study.scarcity needs numbers of real scans >= 1.")
-        if not self.seeds:
-            raise ConfigError("study.seeds needs at least one seed.")
-        if self.n_test < 1:
-            raise ConfigError("study.n_test must be at least 1.")
+        """Every value is checked here, however the study is built (:func:`bounded` fields)."""
+        check_fields(self, "study")
+        if not all(isinstance(a, ArmSpec) for a in self.arms):
+            raise ConfigError(f"study.arms must be ArmSpec objects, got {list(self.arms)!r}.")
         names = [a.name for a in self.arms]
         if not names or len(set(names)) != len(names):
             raise ConfigError(f"study.arms must be non-empty and distinct, got {names}.")
@@ -127,11 +115,11 @@ class StudyConfig:
         listed = kw.pop("arms", [{"kind": "real"}])
         if not isinstance(listed, (list, tuple)):
             raise ConfigError(f"study.arms must be a list of arms, got {listed!r}.")
-        for arm in listed:
+        for i, arm in enumerate(listed):
             if not isinstance(arm, Mapping):
                 raise ConfigError(f"study arm {arm!r} must be a mapping with a 'kind'.")
             try:
-                arms.append(ArmSpec(**arm))
+                arms.append(built(ArmSpec, f"study.arms[{i}]", **arm))
             except TypeError as exc:
                 raise ConfigError(f"study arm {dict(arm)}: {exc}.") from None
         try:
@@ -149,6 +137,7 @@ class StudyConfig:
         if not path.is_file():
             path = config_dir("study") / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise ConfigError(f"no study config {str(name_or_path)!r}.", fix="give a YAML path or a configs/study/ name.")
+            raise ConfigError(f"no study config {str(name_or_path)!r}.",
+                              fix="give a YAML path or a configs/study/ name.")
         data = read_yaml_mapping(path, "study config")
         return cls.from_dict({"name": path.stem, **data})

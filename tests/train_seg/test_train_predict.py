@@ -79,9 +79,10 @@ def test_synthetic_arm_cli_and_validation_metrics(cases, tmp_path):
 
 @pytest.mark.parametrize(
     "change, words",
-    [({"network": "vnet"}, "unknown"), ({"patch_size": [15, 16, 16]}, "divisible"),
+    [({"network": "vnet"}, "network must be one of"), ({"patch_size": [15, 16, 16]}, "divisible"),
      ({"window_hu": [300, -200]}, "low < high"), ({"tumour_oversampling": 2}, "in \\[0, 1\\]"),
-     ({"iterations": 0}, "at least 1"), ({"dims": 4}, "not a training mode"), ({"dims": "x"}, "2, 2.5 or 3"),
+     ({"iterations": 0}, "iterations must be >= 1"), ({"dims": 4}, "not a training mode"),
+     ({"dims": "x"}, "2, 2.5 or 3"),
      ({"dims": 2, "patch_size": [16, 16, 16]}, "needs 2 sizes"), ({"dims": 3, "patch_size": [16, 16]}, "needs 3 sizes"),
      ({"dims": 2.5, "patch_size": [16, 16], "context_slices": 0}, "context_slices"),
      ({"dims": 2, "patch_size": [16, 16], "network": "swinunetr"}, "3-D only"),
