@@ -93,10 +93,7 @@ def csv_refs(path: Path, label_map: LabelMap | None) -> list[CaseRef]:
         cells = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
         if not cells.get("case_id") or not cells.get("image"):
             raise DatasetLayoutError(f"{path} line {number} has no case_id or no image.", fix="fill both cells.")
-
-        def resolve(cell: str) -> Path | None:
-            return (base / cells[cell]) if cells.get(cell) else None
-
-        refs.append(pair_ref(base / cells["image"], resolve("label"), label_map, case_id=cells["case_id"],
-                             vessels=resolve("vessels"), where=f"{path.name} line {number}"))
+        label, vessels = ((base / cells[c]) if cells.get(c) else None for c in ("label", "vessels"))
+        refs.append(pair_ref(base / cells["image"], label, label_map, case_id=cells["case_id"],
+                             vessels=vessels, where=f"{path.name} line {number}"))
     return refs

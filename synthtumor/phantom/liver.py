@@ -15,6 +15,7 @@ scrap of another soft organ becomes liver).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -146,7 +147,7 @@ def build_liver(grid: Grid, anatomy: np.ndarray, frame: BodyFrame, rng: np.rando
         if abs(step - 1.0) <= 0.02:
             break
         scale = float(np.clip(scale * step, 0.8, 1.4))
-        sdf = coarse_eval(lambda x, y, z: shape(x, y, z, scale), grid, box, step_mm=4.0)
+        sdf = coarse_eval(partial(shape, scale=scale), grid, box, step_mm=4.0)
     values = sdf[allowed]
     target = int(round(volume_l * 1e6 / grid.voxel_mm3))
     mask = np.zeros(box.shape, dtype=bool)

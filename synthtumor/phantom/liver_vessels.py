@@ -163,13 +163,21 @@ def build_liver_vessels(grid: Grid, anatomy: np.ndarray, liver: Liver, frame: Bo
     return LiverVessels(portal.scaled(scale), hepatic.scaled(scale), scale, dropped)
 
 
-def _count_inside(box, mask: np.ndarray, liver: Liver) -> int:
+def _overlap(box, liver: Liver) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Where ``box`` and the liver's box overlap, as slices of each box; None if they do not."""
     lo = np.maximum(box.lo, liver.box.lo)
     hi = np.minimum(box.hi, liver.box.hi)
     if np.any(hi <= lo):
+        return None
+    return tuple(tuple(slice(start - o, stop - o) for start, stop, o in zip(lo, hi, origin))
+                 for origin in (box.lo, liver.box.lo))
+
+
+def _count_inside(box, mask: np.ndarray, liver: Liver) -> int:
+    overlap = _overlap(box, liver)
+    if overlap is None:
         return 0
-    a = tuple(slice(l - o, h - o) for l, h, o in zip(lo, hi, box.lo))
-    b = tuple(slice(l - o, h - o) for l, h, o in zip(lo, hi, liver.box.lo))
+    a, b = overlap
     return int(np.count_nonzero(mask[a] & liver.mask[b]))
 
 
@@ -183,11 +191,9 @@ def _keep_largest(anatomy: np.ndarray, box, liver: Liver, label: int) -> int:
     sizes[0] = 0
     stray = tree & (labels != int(np.argmax(sizes)))
     in_liver = np.zeros_like(stray)
-    lo = np.maximum(box.lo, liver.box.lo)
-    hi = np.minimum(box.hi, liver.box.hi)
-    if np.all(hi > lo):
-        a = tuple(slice(l - o, h - o) for l, h, o in zip(lo, hi, box.lo))
-        b = tuple(slice(l - o, h - o) for l, h, o in zip(lo, hi, liver.box.lo))
+    overlap = _overlap(box, liver)
+    if overlap is not None:
+        a, b = overlap
         in_liver[a] = liver.mask[b]
     view[stray & in_liver] = LABELS["liver"]
     view[stray & ~in_liver] = LABELS["body_fat"]
