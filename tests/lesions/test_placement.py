@@ -40,20 +40,23 @@ def test_all_blocks_and_batches_agree_with_pairwise_distances():
 
 
 def test_one_at_a_time_check_picks_the_first_block_the_batch_check_passes():
-    # the plain-Python check of a first batch against the numpy one, thresholds at exact ties
-    # (a float32 distance equal to the rounded bound) included
-    prepared = HeuristicGenerator.from_preset("liver_metastasis").prepare(blob_case())
+    # the fast path (_first_valid, plain Python) against its reference (_valid, numpy) on a case
+    # with vessels: subcapsular and confluent lesions, partial vessel reach, location-prior
+    # acceptance and thresholds at exact ties (a float32 distance equal to the rounded bound)
+    prepared = HeuristicGenerator.from_preset("liver_metastasis").prepare(blob_case(vessels=True))
     rng = np.random.default_rng(7)
     centres = prepared.block_centres_mm
     half = prepared.voxel_half_diagonal_mm
-    found = 0
+    found = vessel_only = 0
     boundary = prepared.block_dist_boundary_mm
     roomy = np.flatnonzero((boundary > 1) & (prepared.block_dist_vessel_mm > boundary + 2)
                            & (prepared.block_dist_occupied_mm > boundary + 2))
     assert roomy.size
     for trial in range(600):
-        rules = PlacementRules(boundary_margin_mm=float(rng.uniform(0, 3)), vessel_clearance_mm=float(rng.uniform(0, 3)),
-                               min_gap_mm=float(rng.uniform(0, 3)), allow_confluent=bool(trial % 5 == 0))
+        rules = PlacementRules(boundary_margin_mm=float(rng.uniform(0, 3)),
+                               vessel_clearance_mm=float(rng.uniform(0, 3)),
+                               min_gap_mm=float(rng.uniform(0, 3)), allow_confluent=bool(trial % 5 == 0),
+                               vessel_reach=1.0 if trial % 7 else float(rng.uniform(0.1, 1.0)))
         placed = [PlacedLesion(centres[rng.integers(len(centres))] + rng.normal(size=3), float(rng.uniform(1, 8)),
                                float(rng.choice([0.0, 12.0]))) for _ in range(int(rng.integers(0, 12)))]
         idx = rng.integers(0, len(centres), 8)
@@ -74,8 +77,12 @@ def test_one_at_a_time_check_picks_the_first_block_the_batch_check_passes():
         hits = np.flatnonzero(ok)
         expected = int(idx[hits[0]]) if hits.size else None
         found += expected is not None
+        need_boundary, need_vessel, _ = placement._distance_needs(extent, zone, subcapsular, rules, half)
+        vessel_only += int(((boundary[idx] >= need_boundary)
+                            & (prepared.block_dist_vessel_mm[idx] < need_vessel)).sum())
         assert placement._first_valid(prepared, idx, accept, extent, zone, subcapsular, rules, pairs, half) == expected
     assert 50 < found < 550  # both outcomes exercised
+    assert vessel_only > 100  # candidates that only the vessel bound turns away
 
 
 def _static_ok(prepared, extent, subcapsular, rules):
