@@ -78,19 +78,14 @@ def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     return next(name for name in reversed(names) if weights[name] > 0)  # u hit the total
 
 
-#: ``U(a, b)`` for a range (the value and draw ``rng.uniform(a, b)`` gives, without its argument
-#: checks), or a value of a law mapping.
-_u = draw_value
-
-
 def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu: float, median_hu: float,
                    radius_mm: float | None = None) -> IntensitySpec:
     """Draw one lesion's appearance from a phase's law (always the same number of draws);
     ``radius_mm`` (the equivalent radius) scales the texture when the law is size-aware."""
     pattern = _pick(rng, law.patterns)
-    contrast = _u(rng, law.contrast_hu)
-    target = _u(rng, law.target_hu) if law.target_hu is not None else None
-    texture = _u(rng, law.texture) * noise_sigma_hu
+    contrast = draw_value(rng, law.contrast_hu)
+    target = draw_value(rng, law.target_hu) if law.target_hu is not None else None
+    texture = draw_value(rng, law.texture) * noise_sigma_hu
     if law.texture_size_exponent and radius_mm:
         texture *= (radius_mm / law.texture_ref_radius_mm) ** law.texture_size_exponent
     has_calcification = rng.random() < law.calcification_prob
@@ -99,13 +94,13 @@ def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu:
         pattern=pattern,
         contrast_hu=target - median_hu if target is not None else contrast,
         texture_hu=texture,
-        texture_scale_mm=_u(rng, law.texture_scale_mm),
-        necrosis_fraction=_u(rng, law.necrosis_fraction) if pattern == "necrotic_core" else 0.0,
-        necrosis_hu=_u(rng, law.necrosis_hu),
-        rim_hu=_u(rng, law.rim_hu),
-        rim_width_mm=_u(rng, law.rim_width_mm),
+        texture_scale_mm=draw_value(rng, law.texture_scale_mm),
+        necrosis_fraction=draw_value(rng, law.necrosis_fraction) if pattern == "necrotic_core" else 0.0,
+        necrosis_hu=draw_value(rng, law.necrosis_hu),
+        rim_hu=draw_value(rng, law.rim_hu),
+        rim_width_mm=draw_value(rng, law.rim_width_mm),
         calcifications=n_calc if has_calcification else 0,
-        calcification_hu=_u(rng, law.calcification_hu),
+        calcification_hu=draw_value(rng, law.calcification_hu),
         # the laws drawn at render time, and the renderer's constants, travel with the spec
         calcification_depth=law.calcification_depth,
         calcification_sigma_mm=law.calcification_sigma_mm,
@@ -178,22 +173,22 @@ class HeuristicGenerator(LesionGenerator):
         specs: list[TumorSpec] = []
         for size_class, r_eq in self._plan(rng):
             member = self._member(rng)
-            base = cfg.size_classes_mm[size_class] * _u(rng, cfg.size_jitter) if r_eq is None else r_eq
+            base = cfg.size_classes_mm[size_class] * draw_value(rng, cfg.size_jitter) if r_eq is None else r_eq
             if cfg.elongation:
                 radii = elongated_axes(rng, base, cfg.elongation)
             else:
                 radii = base * rng.uniform(cfg.axis_jitter[0], cfg.axis_jitter[1], 3)
             rotation = _rotation_rows(rng)
-            lobulation = _u(rng, member.lobulation)
-            irregularity = _u(rng, member.irregularity)
-            edge = _u(rng, member.edge_width_mm)
+            lobulation = draw_value(rng, member.lobulation)
+            irregularity = draw_value(rng, member.irregularity)
+            edge = draw_value(rng, member.edge_width_mm)
             subcapsular = bool(rng.random() < rules.subcapsular_prob)
-            strength = _u(rng, member.mass_effect_strength)
+            strength = draw_value(rng, member.mass_effect_strength)
             seeds = (rng.random(2) * _MAX_SEED).astype(np.int64)  # U{0..2^31-2}, one cheap draw
             radii, nodules = draw_nodules(rng, radii, cfg.nodules)
             shaper = member if member.margin_mm != (0.0, 0.0) else cfg  # a blend's own margin law
-            margin = _u(rng, shaper.margin_mm)  # no draw while the law is [0, 0]
-            margin_scale = _u(rng, shaper.margin_scale_mm)
+            margin = draw_value(rng, shaper.margin_mm)  # no draw while the law is [0, 0]
+            margin_scale = draw_value(rng, shaper.margin_scale_mm)
             intensity = draw_intensity(member.law_for(phase), rng, prepared.noise_sigma_hu,
                                        prepared.parenchyma_median_hu, float(np.prod(radii)) ** (1 / 3))
             centre = None

@@ -159,7 +159,13 @@ def parse_law(data: Mapping[str, Any], where: str, lo: float | None = None, hi: 
 
 def draw_value(rng: np.random.Generator, law: tuple[float, float] | Law) -> float:
     """A value of ``law``: a :class:`Law`, or a range ``(a, b)`` drawn as ``U(a, b)`` (one uniform
-    draw, none when ``a == b``, as the hand-written presets always have)."""
+    draw, none when ``a == b``, as the hand-written presets always have).
+
+    The fast path of ``rng.uniform(a, b)``, its reference: the same value from the same draw
+    (numpy computes ``a + (b - a) * random()`` too) at half the cost (about 0.6 us against 1.4 us;
+    it is called for every parameter of every lesion), and no draw at all for a fixed value, which
+    the presets' streams (and their pinned digests) rely on. ``tests/generators/test_heuristic_laws.py``
+    ties the two."""
     if isinstance(law, Law):
         return law.draw(rng)
     a, b = law

@@ -77,3 +77,17 @@ def test_bad_laws_are_config_errors():
         GeneratorConfig.from_preset("liver_metastasis", irregularity={"kind": "cauchy"})
     with pytest.raises(ConfigError, match="prob"):
         GeneratorConfig.from_preset("liver_metastasis", nodules={"prob": 2})
+
+
+def test_draw_value_is_rng_uniform_with_no_draw_for_a_fixed_value():
+    # the fast path (laws.draw_value) against its reference (rng.uniform): the same bits and the
+    # same stream after each draw; a fixed value [a, a] takes no draw at all
+    from synthtumor.generators.laws import draw_value
+
+    fast, reference, cases = np.random.default_rng(11), np.random.default_rng(11), np.random.default_rng(5)
+    for _ in range(2000):
+        a = float(cases.uniform(-500, 500))
+        b = a if cases.random() < 0.2 else a + float(cases.exponential(50))
+        expected = reference.uniform(a, b) if b > a else a
+        assert draw_value(fast, (a, b)) == expected
+    assert fast.random() == reference.random()
