@@ -1,9 +1,10 @@
 """Heuristic generator speed and memory on a ~380 x 380 x 190 volume at 1 mm, one core.
 
-Prints: start-up time (generator imports + preset, then with the file reader), preparation time, per-call sample + render time per
-size class and for ``mixed`` with 15-25 lesions (median of repeats, preparation cached), and the
-peak extra memory of a call (tracemalloc, which numpy reports to). The volume is the shared real
-CT resampled to 1 mm and cropped around the liver, or, without ../shared, a 1 mm phantom.
+Prints: start-up time (generator imports + preset, then with the file reader), preparation time,
+per-call sample + render time per size class and for ``mixed`` with 15-25 lesions (median of
+repeats, preparation cached), and the peak extra memory of a call (tracemalloc, which numpy
+reports to). The volume is the shared real CT resampled to 1 mm and cropped around the liver,
+or, without ../shared, a 1 mm phantom.
 
     python benchmarks/bench_heuristic.py [--repeats 20] [--shapes]
 
@@ -108,8 +109,8 @@ def main() -> None:
     generators = [(f"1 {name} lesion", HeuristicGenerator.from_preset(
         "liver_metastasis", counts={name: [1, 1]}, placement={"on_no_room": "shrink"}, **shapes))
         for name in ("tiny", "small", "medium", "large")]
-    mixed = HeuristicGenerator.from_preset("mixed", counts={"tiny": [8, 12], "small": [5, 8], "medium": [2, 4], "large": [0, 1]},
-                                           **shapes)
+    counts = {"tiny": [8, 12], "small": [5, 8], "medium": [2, 4], "large": [0, 1]}
+    mixed = HeuristicGenerator.from_preset("mixed", counts=counts, **shapes)
     n_lesions = []
     generators.append(("mixed, 15-25 lesions", mixed))
     print("per call, preparation cached; 'in place' draws into arrays the caller owns (the on-the-fly")

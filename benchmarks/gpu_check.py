@@ -17,9 +17,10 @@ On a CUDA GPU, in order (each step's figures go to ``DIR/gpu_check.json`` as soo
 
 It stops starting new steps once ``--budget-s`` (default 420 s) has passed and lists them
 under ``skipped``, and stops a step still running at ``--limit-s`` (default 470 s, under 8
-minutes), recording it under ``errors`` as timed out and writing what it has; a step that fails is recorded under ``errors`` (its traceback in
-``DIR/gpu_check.log``) and the rest go on. Exit status: 0 when every step ran, 1 when a step
-failed or was skipped, 2 without a CUDA GPU unless ``--dry-run`` (never a silent CPU fallback).
+minutes), recording it under ``errors`` as timed out and writing what it has; a step that fails
+is recorded under ``errors`` (its traceback in ``DIR/gpu_check.log``) and the rest go on. Exit
+status: 0 when every step ran, 1 when a step failed or was skipped, 2 without a CUDA GPU unless
+``--dry-run`` (never a silent CPU fallback).
 
 ``--dry-run`` runs the same steps on the CPU at tiny sizes (3 mm phantoms, 2-level networks,
 the ``tiny_cpu`` and ``tiny_latent_cpu`` diffusion presets standing in for ``gpu_64`` and

@@ -94,7 +94,8 @@ def _one_channel(value: Any) -> Any:
 
 
 def _check_hu(image: np.ndarray, where: str) -> None:
-    check_not_normalised(image, where, fix="put the lesion transforms before ScaleIntensityRanged / NormalizeIntensityd.")
+    check_not_normalised(image, where,
+                         fix="put the lesion transforms before ScaleIntensityRanged / NormalizeIntensityd.")
 
 
 def _write_back(target: Any, values: np.ndarray, box: tuple[slice, ...] | None = None) -> None:

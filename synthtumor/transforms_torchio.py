@@ -71,7 +71,8 @@ class _SubjectCases:
         if data.shape[0] != 1:
             raise ConfigError(f"{image_key!r} has {data.shape[0]} channels; CT has one.")
         array = np.ascontiguousarray(data[0], dtype=np.float32)
-        check_not_normalised(array, f"{image_key!r}", fix="put the lesion transform before RescaleIntensity / ZNormalization.")
+        check_not_normalised(array, f"{image_key!r}",
+                             fix="put the lesion transform before RescaleIntensity / ZNormalization.")
         masks = self.label_map.masks(np.rint(label.data.numpy()[0]).astype(np.int32))
         case = Case.trusted(image=array, affine=np.asarray(image.affine, dtype=np.float64),
                             case_id="subject", organ=masks.organ, vessels=masks.vessels, tumor=masks.tumor,

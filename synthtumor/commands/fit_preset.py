@@ -94,7 +94,8 @@ def run_fit_preset(
     if out_path.is_dir():
         raise ConfigError(f"--out {out_path} is a folder.", fix="give a .yaml file path, e.g. --out my_hospital.yaml")
     if out_path.is_file() and not overwrite and not out_path.read_bytes().startswith(_HEADER.encode()):
-        raise ConfigError(f"--out {out_path} exists and `synthtumor fit-preset` did not write it; it would be replaced.",
+        raise ConfigError(f"--out {out_path} exists and `synthtumor fit-preset` did not write it; "
+                          "it would be replaced.",
                           fix="choose a new file name, or pass --overwrite.")
     if rounds < 0:
         raise ConfigError(f"--rounds must be >= 0, got {rounds}.")

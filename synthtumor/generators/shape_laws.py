@@ -63,7 +63,8 @@ def parse_nodules(data: Any, where: str, law: Callable[..., Any]) -> NoduleLaw:
     count = law(data.get("count", [1, 3]), f"{where}.count", 1, 6)
     if isinstance(count, Law) or count[0] != int(count[0]) or count[1] != int(count[1]):
         raise ConfigError(f"{where}.count must be whole numbers [a, b] in 1..6.")
-    return NoduleLaw(prob, (int(count[0]), int(count[1])), law(data.get("offset", [0.5, 0.9]), f"{where}.offset", 0.0, 1.2),
+    return NoduleLaw(prob, (int(count[0]), int(count[1])),
+                     law(data.get("offset", [0.5, 0.9]), f"{where}.offset", 0.0, 1.2),
                      law(data.get("scale", [0.4, 0.7]), f"{where}.scale", 0.1, 1.0),
                      float(data.get("min_radius_mm", 5.0)), dict(data.get("fitted") or {}))
 

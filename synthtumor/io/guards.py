@@ -70,7 +70,8 @@ def _grid_gap_mm(image: Any, label: Any, shape: tuple[int, ...]) -> float:
     if a is None or b is None:
         return 0.0
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    corners = np.array([[i, j, k, 1.0] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1) for k in (0, shape[2] - 1)])
+    corners = np.array([[i, j, k, 1.0]
+                        for i in (0, shape[0] - 1) for j in (0, shape[1] - 1) for k in (0, shape[2] - 1)])
     return float(np.abs((corners @ a.T - corners @ b.T)[:, :3]).max())
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from synthtumor.io.case_io import write_json_atomic
 
-__all__ = ["FAILED_DIR", "sha256_file", "file_checksums", "verified_record", "record_failure", "clear_failure", "read_failures"]
+__all__ = ["FAILED_DIR", "sha256_file", "file_checksums", "verified_record", "record_failure", "clear_failure",
+           "read_failures"]
 
 FAILED_DIR = "failed"
 _CHUNK = 1 << 20  # bytes read at a time while hashing

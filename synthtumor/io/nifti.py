@@ -134,7 +134,8 @@ def _as_integer_labels(data: np.ndarray, path: Path, case: str | None) -> np.nda
     return rounded.astype(np.int32)
 
 
-def ras_geometry(path: str | os.PathLike, *, case: str | None = None) -> tuple[np.ndarray, tuple[int, ...], SourceGeometry]:
+def ras_geometry(path: str | os.PathLike, *,
+                 case: str | None = None) -> tuple[np.ndarray, tuple[int, ...], SourceGeometry]:
     """The RAS+ affine and shape a NIfTI file loads with, and its source geometry, from its header only.
 
     Raises:

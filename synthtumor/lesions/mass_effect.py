@@ -108,7 +108,8 @@ def displace(
         return
     # only voxels within `reach` can move: cut the box to that ball's box
     ball = ball_box(centre_mm, reach, affine, tuple(s.stop for s in box))
-    box = tuple(slice(max(a.start, b.start), max(min(a.stop, b.stop), max(a.start, b.start))) for a, b in zip(box, ball))
+    box = tuple(slice(max(a.start, b.start), max(min(a.stop, b.stop), max(a.start, b.start)))
+                for a, b in zip(box, ball))
     d = voxel_offsets(centre_mm, affine, box)
     shape = tuple(s.stop - s.start for s in box)
     size = int(np.prod(shape))

@@ -31,7 +31,8 @@ def union_box(spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra
     ``max_extent + (edge reach + margin_mm) x max(r) / min(r) + extra_mm`` around the centre (which holds
     every body's grown ellipsoid, as :func:`~synthtumor.lesions.shape.single_box` grows them)."""
     if extra_mm > 0.0:
-        reach = (edge_reach_mm(spec, affine) + MARGIN_OUTWARD * spec.margin_mm) * max(spec.radii_mm) / min(spec.radii_mm)
+        reach = ((edge_reach_mm(spec, affine) + MARGIN_OUTWARD * spec.margin_mm)
+                 * max(spec.radii_mm) / min(spec.radii_mm))
         return ball_box(spec.centre_mm, spec.max_extent_mm + reach + extra_mm, affine, shape)
     boxes = [single_box(spec, affine, shape)]
     boxes += [single_box(nodule_spec(spec, k), affine, shape) for k in range(len(spec.nodules))]

@@ -179,7 +179,8 @@ def lesion_delta_hu(
     if look.pattern == "necrotic_core" and look.necrosis_fraction > 0:
         edge = field.rho_norm - np.float32(look.necrosis_fraction) + np.float32(look.necrosis_edge_texture) * texture
         core = _soft_step(edge, look.necrosis_edge_width)
-        necrotic = np.float32(look.necrosis_hu - parenchyma_hu) + np.float32(look.necrosis_texture * look.texture_hu) * texture
+        necrotic = (np.float32(look.necrosis_hu - parenchyma_hu)
+                    + np.float32(look.necrosis_texture * look.texture_hu) * texture)
         delta = delta * (1 - core) + necrotic * core
         if look.rim_hu:
             delta += np.float32(look.rim_hu) * np.exp(-(depth**2) / (2 * w * w))
@@ -200,7 +201,8 @@ def lesion_delta_hu(
     for _ in range(look.calcifications):
         direction = rng.normal(size=3)
         direction /= np.linalg.norm(direction)
-        point = direction * rng.uniform(*look.calcification_depth) * np.asarray(spec.radii_mm) @ np.asarray(spec.rotation).T
+        point = (direction * rng.uniform(*look.calcification_depth) * np.asarray(spec.radii_mm)
+                 @ np.asarray(spec.rotation).T)
         dist2 = sum((field.offset_mm[a] - np.float32(point[a])) ** 2 for a in range(3))
         delta += np.float32(look.calcification_hu) * np.exp(-dist2 / np.float32(2 * look.calcification_sigma_mm**2))
     return delta.astype(np.float32, copy=False)

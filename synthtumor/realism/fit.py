@@ -138,7 +138,8 @@ def fit_preset(
         real_rows = [{**r, "elongation": r["radius_1_mm"] / r["radius_3_mm"] if r["radius_3_mm"] > 0 else math.nan}
                      for r in rows]
         reps = int(min(12, max(2, math.ceil(lesions_per_round / len(calibration)))))
-        knobs, history = calibrate(real_rows, calibration, lambda k: build_preset(base_raw, base_cfg, laws, k, phase_key, name),
+        knobs, history = calibrate(real_rows, calibration,
+                                   lambda k: build_preset(base_raw, base_cfg, laws, k, phase_key, name),
                                    start, max_rough(base_cfg), rounds=rounds, reps=reps, seed=seed,
                                    settings=settings, progress=say)
     preset = build_preset(base_raw, base_cfg, laws, knobs, phase_key, name)

@@ -73,7 +73,8 @@ def _table(rows: Sequence[FeatureComparison]) -> list[str]:
 
 def what_to_change(rows: Sequence[FeatureComparison]) -> list[str]:
     """The report's table of features, worst matched first, each with the preset keys that move it."""
-    lines = ["| rank | feature | median real | median synthetic | synthetic is | KS D | KS p | preset keys that move it |",
+    lines = ["| rank | feature | median real | median synthetic | synthetic is | KS D | KS p "
+             "| preset keys that move it |",
              "|---:|---|---:|---:|---|---:|---:|---|"]
     for rank, r in enumerate(worst_first(rows), 1):
         if math.isfinite(r.median_real) and math.isfinite(r.median_synthetic) and r.median_real != r.median_synthetic:
@@ -81,7 +82,8 @@ def what_to_change(rows: Sequence[FeatureComparison]) -> list[str]:
         else:
             side = "-"
         lines.append(f"| {rank} | {r.feature} | {_fmt(r.median_real)} | {_fmt(r.median_synthetic)} | {side} | "
-                     f"{_fmt(r.ks_statistic, 3)} | {_fmt(r.ks_pvalue, 3)} | {FEATURE_PRESET_KEYS.get(r.feature, '-')} |")
+                     f"{_fmt(r.ks_statistic, 3)} | {_fmt(r.ks_pvalue, 3)} | "
+                     f"{FEATURE_PRESET_KEYS.get(r.feature, '-')} |")
     return lines
 
 

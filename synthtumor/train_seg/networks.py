@@ -28,7 +28,8 @@ def build_network(config: TrainConfig, out_channels: int) -> torch.nn.Module:
                        upsample_kernel_size=[2] * (levels - 1), filters=config.channels,
                        deep_supervision=levels > 2, deep_supr_num=max(1, min(2, levels - 2)), res_block=True)
     if config.network == "segresnet":
-        return SegResNet(spatial_dims=dims, in_channels=inputs, out_channels=out_channels, init_filters=config.channels[0])
+        return SegResNet(spatial_dims=dims, in_channels=inputs, out_channels=out_channels,
+                         init_filters=config.channels[0])
     feature = max(12, 12 * round(config.channels[0] / 12))
     return SwinUNETR(in_channels=1, out_channels=out_channels, feature_size=feature, spatial_dims=3)
 

@@ -32,7 +32,8 @@ from synthtumor.train_seg.data import dataset_items, inference_transform
 from synthtumor.train_seg.networks import build_network
 from synthtumor.train_seg.sampling import slab_indices
 
-__all__ = ["TrainedStage", "segment_slices", "keep_largest_organ", "load_run", "predict_item", "predict_items", "run_predict", "PREDICTION_LABELS"]
+__all__ = ["TrainedStage", "segment_slices", "keep_largest_organ", "load_run", "predict_item", "predict_items",
+           "run_predict", "PREDICTION_LABELS"]
 
 #: Written as the predictions folder's dataset.json, so `synthtumor evaluate` knows the classes.
 PREDICTION_LABELS = {"labels": {"background": 0, "organ": 1, "tumor": 2}}
@@ -88,7 +89,8 @@ def load_run(run: str | os.PathLike) -> tuple[str, dict[str, TrainedStage]]:
     run = Path(run)
     meta_path = run / "run.json"
     if not meta_path.is_file():
-        raise ConfigError(f"{run} is not a training run (no run.json).", fix="pass the --out of `synthtumor train-seg`.")
+        raise ConfigError(f"{run} is not a training run (no run.json).",
+                          fix="pass the --out of `synthtumor train-seg`.")
     strategy = json.loads(meta_path.read_text())["strategy"]
     folders = {"end_to_end": {"all": "model"}, "cascaded": {"organ": "organ", "tumour": "tumour"}}[strategy]
     return strategy, {stage: TrainedStage(run / name) for stage, name in folders.items()}
@@ -126,7 +128,8 @@ def predict_item(strategy: str, stages: dict[str, TrainedStage], item: dict[str,
     """Predicted labels (0/1/2) on the training grid, and that grid's affine."""
     first = next(iter(stages.values()))
     try:
-        image = inference_transform(first.config)({"image": item["image"], "case_id": item.get("case_id", "scan")})["image"]
+        data = {"image": item["image"], "case_id": item.get("case_id", "scan")}
+        image = inference_transform(first.config)(data)["image"]
     except RuntimeError as exc:
         raise_user_error_in(exc)
     affine = np.asarray(image.affine, dtype=np.float64)
@@ -145,7 +148,8 @@ def predict_item(strategy: str, stages: dict[str, TrainedStage], item: dict[str,
     return label, affine
 
 
-def _to_scan_grid(label: np.ndarray, affine: np.ndarray, scan_affine: np.ndarray, scan_shape: tuple[int, ...]) -> np.ndarray:
+def _to_scan_grid(label: np.ndarray, affine: np.ndarray, scan_affine: np.ndarray,
+                  scan_shape: tuple[int, ...]) -> np.ndarray:
     """Nearest-neighbour resampling from the prediction grid to the scan's RAS grid."""
     matrix = np.linalg.inv(affine) @ scan_affine
     return ndi.affine_transform(label, matrix[:3, :3], offset=matrix[:3, 3], output_shape=scan_shape,

@@ -85,7 +85,8 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
         folder = path.parent / json.loads(path.read_text())["path"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CaseFileError(f"{path} is damaged ({exc}).",
-                            fix="delete it; the run then resumes from scratch, or point it at a step_* folder.") from None
+                            fix="delete it; the run then resumes from scratch, "
+                            "or point it at a step_* folder.") from None
     return folder if (folder / "state.json").is_file() else None
 
 

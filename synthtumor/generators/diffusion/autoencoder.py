@@ -10,10 +10,11 @@ target cubes ``x`` (B, 1, n, n, n) in [-1, 1] with
 perceptual or adversarial term: nothing downloads weights. Batches (random axis flips
 included) are drawn as the denoiser's are, from ``(train.seed, step, micro-batch, rank)``, and
 ``eps`` from a ``torch.Generator`` seeded from the same numbers, so a resumed run draws what an
-uninterrupted one would; the initial weights come from ``train.seed`` too. AdamW (``latent.learning_rate``, ``train.weight_decay``), linear
-warm-up over ``min(train.warmup_steps, A // 10)`` steps then cosine decay to 0 at ``A =
-latent.autoencoder_steps``, gradient clipping at ``train.max_grad_norm``, no EMA. Validation
-reports the L1 error of ``D(mu)`` on up to 32 validation cubes.
+uninterrupted one would; the initial weights come from ``train.seed`` too. AdamW
+(``latent.learning_rate``, ``train.weight_decay``), linear warm-up over
+``min(train.warmup_steps, A // 10)`` steps then cosine decay to 0 at
+``A = latent.autoencoder_steps``, gradient clipping at ``train.max_grad_norm``, no EMA.
+Validation reports the L1 error of ``D(mu)`` on up to 32 validation cubes.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def _eps(shape: tuple[int, ...], *parts: int) -> torch.Tensor:
 
 
 def train_autoencoder(accelerator: Accelerator, train: LesionCubes, val: LesionCubes, config: DiffusionConfig,
-                      run_dir: Path, *, folder: Path | None, elapsed: float, quiet: bool = False) -> tuple[AutoencoderKL, float]:
+                      run_dir: Path, *, folder: Path | None, elapsed: float,
+                      quiet: bool = False) -> tuple[AutoencoderKL, float]:
     """Run (or finish) stage 1 up to step ``A = latent.autoencoder_steps``.
 
     Args:

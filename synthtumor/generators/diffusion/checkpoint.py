@@ -116,10 +116,13 @@ def checkpoint_state(folder: Path) -> dict[str, Any]:
     return {"stage": "denoiser", **checkpoints.checkpoint_state(folder)}
 
 
-def load_checkpoint_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+def load_checkpoint_state(
+    folder: Path,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """(model weights, EMA weights, optimizer/LR state, state.json) of a denoiser checkpoint folder."""
     optimizer = load_optimizer_state(folder)
-    return load_checkpoint_file(folder, "model"), load_checkpoint_file(folder, "ema"), optimizer, checkpoint_state(folder)
+    model, ema = load_checkpoint_file(folder, "model"), load_checkpoint_file(folder, "ema")
+    return model, ema, optimizer, checkpoint_state(folder)
 
 
 def load_weights(run_dir: str | os.PathLike, *, ema: bool = True) -> tuple[dict[str, torch.Tensor], int]:
@@ -131,7 +134,8 @@ def load_weights(run_dir: str | os.PathLike, *, ema: bool = True) -> tuple[dict[
     folder = latest_checkpoint(run_dir)
     if folder is None:
         raise CaseFileError(f"{run_dir} holds no complete checkpoint.",
-                            fix="train first (synthtumor train-diffusion ... --out RUN), or --resume an interrupted run.")
+                            fix="train first (synthtumor train-diffusion ... --out RUN), "
+                            "or --resume an interrupted run.")
     state = checkpoint_state(folder)
     if state["stage"] != "denoiser":
         raise CaseFileError(f"{run_dir} has finished only the autoencoder stage (step {state['step']}); "

@@ -199,7 +199,8 @@ def cubes_from_case(case: Case, config: DiffusionConfig) -> LesionCubes:
                        np.asarray(spacings, np.float32), [case.case_id] * len(targets))
 
 
-def split_case_ids(case_ids: Iterable[str], val_fraction: float, rng: np.random.Generator) -> tuple[list[str], list[str]]:
+def split_case_ids(case_ids: Iterable[str], val_fraction: float,
+                   rng: np.random.Generator) -> tuple[list[str], list[str]]:
     """Patient-level split: ``round(val_fraction * scans)`` scans (at least 1 when the fraction
     is positive and there are 2 or more scans, never all) go to validation.
 

@@ -179,7 +179,8 @@ class DiffusionGenerator(LesionGenerator):
         out = []
         for lo in range(0, len(known), sc.batch_size):
             sl = slice(lo, lo + sc.batch_size)
-            lab = torch.as_tensor(labels[sl], dtype=torch.long, device=device) if self.config.model.conditioning else None
+            lab = (torch.as_tensor(labels[sl], dtype=torch.long, device=device)
+                   if self.config.model.conditioning else None)
             cubes = torch.from_numpy(known[sl][:, None]).to(device)
             mask = torch.from_numpy(masks[sl][:, None]).to(device)
             if self._codec is not None:

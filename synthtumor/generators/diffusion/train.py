@@ -133,7 +133,8 @@ def _validation_loss(model: torch.nn.Module, scheduler: DDPMScheduler, val: Lesi
 
 
 def _first_stage(accelerator: Accelerator, train: LesionCubes, val: LesionCubes, config: DiffusionConfig,
-                 run_dir: Path, folder: Path | None, state: dict[str, Any] | None, elapsed: float, quiet: bool) -> tuple[LatentCodec, float, Path | None]:
+                 run_dir: Path, folder: Path | None, state: dict[str, Any] | None, elapsed: float,
+                 quiet: bool) -> tuple[LatentCodec, float, Path | None]:
     """Latent mode: the frozen autoencoder with its scale (trained or finished now, or read from a
     denoiser checkpoint), training seconds so far, and the denoiser checkpoint to resume (or None)."""
     tc, device = config.train, accelerator.device
