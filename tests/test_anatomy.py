@@ -51,7 +51,8 @@ def test_hu_vessels_on_a_contrast_scan_without_vessel_labels():
 
 
 def test_real_scan_takes_vessels_from_labels(totalseg_example):
-    case = load_case(totalseg_example / "ct.nii.gz", totalseg_example / "seg.nii.gz", "totalsegmentator", phase="native")
+    case = load_case(totalseg_example / "ct.nii.gz", totalseg_example / "seg.nii.gz", "totalsegmentator",
+                     phase="native")
     prep = prepare_case(case)
     assert prep.vessel_source == "labels"
     assert 35 < prep.parenchyma_median_hu < 60

@@ -73,7 +73,8 @@ def test_invariants_with_mass_effect_and_large_clearance():
 
 
 def test_invariants_on_the_real_scan(totalseg_example):
-    case = load_case(totalseg_example / "ct.nii.gz", totalseg_example / "seg.nii.gz", "totalsegmentator", phase="native")
+    case = load_case(totalseg_example / "ct.nii.gz", totalseg_example / "seg.nii.gz", "totalsegmentator",
+                     phase="native")
     gen = HeuristicGenerator.from_preset("mixed")
     prep = gen.prepare(case)
     for seed in range(2):

@@ -30,7 +30,8 @@ def test_decathlon_task03_liver(tmp_path):
     meta = {
         "name": "Liver", "modality": {"0": "CT"},
         "labels": {"0": "background", "1": "liver", "2": "cancer"},
-        "training": [{"image": f"./imagesTr/liver_{i}.nii.gz", "label": f"./labelsTr/liver_{i}.nii.gz"} for i in (0, 1)],
+        "training": [{"image": f"./imagesTr/liver_{i}.nii.gz", "label": f"./labelsTr/liver_{i}.nii.gz"}
+                     for i in (0, 1)],
         "test": [],
     }
     (tmp_path / "dataset.json").write_text(json.dumps(meta))
@@ -164,8 +165,10 @@ LAYOUT_BUILDERS = {
     "decathlon": _decathlon,
     "nnunet": _nnunet,
     "lits": _lits,
-    "totalsegmentator": lambda root: _ts_case(root / "s0011", {"liver": 1, "inferior_vena_cava": 2, "portal_vein_and_splenic_vein": 2}).parent,
-    "abdomenatlas": lambda root: _ts_case(root / "BDMAP_00000001", {"liver": 1, "postcava": 2, "portal_vein_and_splenic_vein": 2}).parent,
+    "totalsegmentator": lambda root: _ts_case(
+        root / "s0011", {"liver": 1, "inferior_vena_cava": 2, "portal_vein_and_splenic_vein": 2}).parent,
+    "abdomenatlas": lambda root: _ts_case(
+        root / "BDMAP_00000001", {"liver": 1, "postcava": 2, "portal_vein_and_splenic_vein": 2}).parent,
     "totalsegmentator_ml": lambda root: _ts_case(root / "s0011", multilabel="seg.nii.gz").parent,
     "csv": _csv,
 }

@@ -10,6 +10,9 @@ from synthtumor.generators.heuristic import random_rotation
 from synthtumor.lesions.mass_effect import displace, moving_radius, source_scale
 from synthtumor.lesions.shape import ball_box
 
+#: (spacing, oblique) of the zone-box checks: isotropic, thick oblique slices, a sheared grid.
+ZONE_GRIDS = [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), True), ((0.8, 0.8, 3.0), "sheared")]
+
 
 def _scene(spacing, oblique, seed=0):
     rng = np.random.default_rng(seed)
@@ -97,7 +100,7 @@ def test_zero_strength_changes_nothing():
         assert (volumes[name] == masks[name]).all()
 
 
-@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), True), ((0.8, 0.8, 3.0), "sheared")])
+@pytest.mark.parametrize("spacing,oblique", ZONE_GRIDS)
 def test_zone_box_holds_the_zone_ball(spacing, oblique):
     affine, image, _, centre = _scene(spacing, oblique)
     zone = 14.0
@@ -109,7 +112,7 @@ def test_zone_box_holds_the_zone_ball(spacing, oblique):
     assert inside_ball.any() and not (inside_ball & ~in_box).any()
 
 
-@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), True), ((0.8, 0.8, 3.0), "sheared")])
+@pytest.mark.parametrize("spacing,oblique", ZONE_GRIDS)
 @pytest.mark.parametrize("zone,strength", [(18.0, 0.25), (30.0, 0.1), (8.0, 0.05), (6.0, 0.02)])
 def test_nothing_beyond_the_moving_radius_moves(spacing, oblique, zone, strength):
     # the float64 reference's nearest source is the voxel itself wherever r >= moving_radius

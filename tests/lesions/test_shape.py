@@ -11,6 +11,9 @@ from synthtumor.lesions import shape
 from synthtumor.lesions.shape import EDGE_SIGMA_PER_WIDTH, VOXEL_BOX_STD, lesion_box, lesion_field
 from synthtumor.lesions.spec import IntensitySpec, TumorSpec
 
+#: (spacing, oblique) of the grids the field is checked on: isotropic, thick slices, oblique.
+GRIDS = [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), False), ((0.8, 0.9, 2.5), True)]
+
 
 def _spec(rng, affine, shape_, radii=None, lobulation=None, irregularity=None) -> TumorSpec:
     centre_vox = np.asarray(shape_) / 2 + rng.uniform(-2, 2, 3)
@@ -59,7 +62,7 @@ def reference_field(spec: TumorSpec, affine: np.ndarray, box):
     return signed.reshape(shape_), alpha.reshape(shape_), x.reshape((3, *shape_)), n.reshape((3, *shape_))
 
 
-@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), False), ((0.8, 0.9, 2.5), True)])
+@pytest.mark.parametrize("spacing,oblique", GRIDS)
 def test_field_matches_plain_evaluation(spacing, oblique, monkeypatch):
     # with the perturbation evaluated at every voxel (as on boxes under 12 voxels across),
     # everything must agree closely
@@ -83,7 +86,7 @@ def test_field_matches_plain_evaluation(spacing, oblique, monkeypatch):
     assert checked == 8
 
 
-@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), False), ((0.8, 0.9, 2.5), True)])
+@pytest.mark.parametrize("spacing,oblique", GRIDS)
 def test_coarse_perturbation_keeps_the_shape(spacing, oblique):
     # larger boxes interpolate the perturbation from a coarse grid: volume within 3 %, Dice >= 0.95
     rng = np.random.default_rng(2)
@@ -168,7 +171,7 @@ def test_sheared_grid_matches_plain_evaluation(monkeypatch):
         np.testing.assert_allclose(field.offset_mm, offsets, atol=1e-3)
 
 
-@pytest.mark.parametrize("spacing,oblique", [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), False), ((0.8, 0.9, 2.5), True)])
+@pytest.mark.parametrize("spacing,oblique", GRIDS)
 def test_very_elongated_lesions_keep_their_precision(spacing, oblique, monkeypatch):
     # the quadratic forms' terms grow as the aspect ratio squared; summed in float32 they lost
     # 0.17 mm at 1 x 2 x 45 mm

@@ -19,7 +19,8 @@ def test_wrapped_kernel_power_is_the_filtered_variance(size, sigma):
     assert _wrapped_kernel_power(_kernel(sigma), size) == pytest.approx(float(np.sum(response**2)), rel=1e-9)
 
 
-@pytest.mark.parametrize("shape,sigma", [((30, 30, 6), (2.0, 2.0, 0.4)), ((12, 12, 12), (3.0, 3.0, 3.0)), ((20, 16, 14), (1.5, 1.5, 1.5))])
+@pytest.mark.parametrize("shape,sigma", [((30, 30, 6), (2.0, 2.0, 0.4)), ((12, 12, 12), (3.0, 3.0, 3.0)),
+                                         ((20, 16, 14), (1.5, 1.5, 1.5))])
 def test_unit_std_at_every_voxel_and_gaussian(shape, sigma):
     rng = np.random.default_rng(0)
     draws = np.stack([band_limited_noise(shape, np.array(sigma), rng) for _ in range(1500)])
@@ -42,7 +43,8 @@ def test_same_generator_state_same_bytes():
     assert a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("shape,sigma", [((23, 19, 17), (2.0, 2.0, 2.0)), ((30, 28, 5), (2.5, 2.5, 0.4)), ((4, 6, 3), (3.0, 1.0, 2.0))])
+@pytest.mark.parametrize("shape,sigma", [((23, 19, 17), (2.0, 2.0, 2.0)), ((30, 28, 5), (2.5, 2.5, 0.4)),
+                                         ((4, 6, 3), (3.0, 1.0, 2.0))])
 def test_matrix_filter_is_scipys_periodic_filter(shape, sigma):
     # the circulant products must be exactly the periodic Gaussian filter of the same noise
     noise = band_limited_noise(shape, np.zeros(3), np.random.default_rng(9))  # unfiltered draws
@@ -55,4 +57,5 @@ def test_matrix_filter_is_scipys_periodic_filter(shape, sigma):
         expected = ndi.correlate1d(expected, _kernel(s), axis=axis, mode="wrap")
         power *= _wrapped_kernel_power(_kernel(s), shape[axis])
     got = band_limited_noise(shape, np.array(sigma), np.random.default_rng(9))
-    np.testing.assert_allclose(got, expected / np.sqrt(power), atol=2e-5 * np.abs(expected).max() / np.sqrt(power) + 1e-6)
+    np.testing.assert_allclose(got, expected / np.sqrt(power),
+                               atol=2e-5 * np.abs(expected).max() / np.sqrt(power) + 1e-6)

@@ -46,8 +46,9 @@ def test_the_loop_logs_every_step_and_saves_every_n_and_at_the_end(tmp_path):
 
 def test_a_second_stage_counts_its_checkpoints_from_its_first_step(tmp_path):
     saved = []
-    run_loop(FakeAccelerator(), start=3, end=7, step_fn=_steps([1.0] * 7), log=RunLog(tmp_path / "l.csv", ("step", "loss")),
-             checkpoint_every=2, save=saved.append, desc="t", quiet=True, first_step=3)
+    run_loop(FakeAccelerator(), start=3, end=7, step_fn=_steps([1.0] * 7),
+             log=RunLog(tmp_path / "l.csv", ("step", "loss")), checkpoint_every=2, save=saved.append, desc="t",
+             quiet=True, first_step=3)
     assert saved == [5, 7]
 
 
@@ -90,7 +91,8 @@ def test_checkpoints_round_trip_and_prune_to_the_newest(tmp_path):
     net = torch.nn.Linear(3, 2)
     optimiser = torch.optim.AdamW(net.parameters())
     for step in (2, 4, 6):
-        save_checkpoint(root, step, {"model": net.state_dict()}, {"optimiser": optimiser.state_dict()}, {"stage": "all"})
+        save_checkpoint(root, step, {"model": net.state_dict()}, {"optimiser": optimiser.state_dict()},
+                        {"stage": "all"})
     prune_checkpoints(root, keep=1)
     latest = latest_checkpoint(root)
     assert latest.name == "step_0000006" and sorted(p.name for p in root.glob("step_*")) == ["step_0000006"]
