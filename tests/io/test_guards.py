@@ -143,7 +143,7 @@ def test_predict_refuses_a_model_with_non_finite_weights(tmp_path, capsys):
 
 @pytest.mark.parametrize("text, words", [("network: [unclosed", "cannot be read as YAML"),
                                          ("- a\n- b\n", "must hold a mapping"),
-                                         ("batch_size: abc\n", "wrong type")])
+                                         ("batch_size: abc\n", "train.batch_size must be a whole number")])
 def test_a_bad_train_config_file_is_one_line_and_exit_2(tmp_path, capsys, text, words):
     data = _dataset(tmp_path / "data")
     bad = tmp_path / "bad.yaml"
@@ -155,7 +155,8 @@ def test_a_bad_train_config_file_is_one_line_and_exit_2(tmp_path, capsys, text, 
 
 
 @pytest.mark.parametrize("text, words", [("scarcity: [1, 2\n", "cannot be read as YAML"),
-                                         ("arms: 3\n", "list of arms"), ("n_test: abc\n", "wrong type")])
+                                         ("arms: 3\n", "list of arms"),
+                                         ("n_test: abc\n", "study.n_test must be a whole number")])
 def test_a_bad_study_config_file_is_one_line_and_exit_2(tmp_path, capsys, text, words):
     bad = tmp_path / "study.yaml"
     bad.write_text(text)
