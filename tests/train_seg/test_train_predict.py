@@ -54,7 +54,8 @@ def test_train_then_predict_on_the_scan_grid(cases, tmp_path, strategy):
 
 def test_resume_continues_from_the_checkpoint(cases, tmp_path):
     config = TrainConfig(**{**TINY.to_dict(), "iterations": 4})
-    first = run_train_seg(cases, tmp_path / "run", config=TrainConfig(**{**TINY.to_dict(), "iterations": 2}), quiet=True)
+    first = run_train_seg(cases, tmp_path / "run", config=TrainConfig(**{**TINY.to_dict(), "iterations": 2}),
+                          quiet=True)
     (first / "model" / "model.safetensors").unlink()  # as if killed after the step-2 checkpoint
     with pytest.raises(ConfigError, match="already holds a run"):
         run_train_seg(cases, tmp_path / "run", config=config, quiet=True)
