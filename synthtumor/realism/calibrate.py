@@ -28,9 +28,13 @@ drawn radius before the sub-nodules' shrink), not from the medians: lesions too 
 left in a scan are skipped there, which would otherwise pull the knob upward.
 
 Every round draws with the same seeds (common random numbers), so the rounds differ only by
-the knobs. After ``rounds`` rounds the knobs of the round whose lesions came closest (sum of
-the KS statistics over the targeted features) are kept. Each ratio step is clipped to
-[0.5, 2].
+the knobs. A knob whose step reverses its previous step's direction has its step halved, and
+doubled again (up to the full step) while it keeps its direction: the margin and the
+multi-nodular fraction, which both move sphericity, would otherwise jump back and forth between
+two values round after round (a margin of 2 and 4 mm on the phantom bench), and the round kept
+would be one of the two extremes. After ``rounds`` rounds the knobs of the round whose lesions
+came closest (sum of the KS statistics over the targeted features) are kept. Each ratio step is
+clipped to [0.5, 2].
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ from synthtumor.realism.features import FeatureSettings, case_features
 from synthtumor.realism.lesion_measures import principal_radii_mm
 from synthtumor.realism.preset_builder import Knobs, with_knob
 
-__all__ = ["REFILL_REACH_MM", "TARGETS", "CalibrationCase", "calibrate", "calibration_case", "refill_tumours", "simulate"]
+__all__ = ["REFILL_REACH_MM", "TARGETS", "CalibrationCase", "calibrate", "calibration_case", "refill_tumours",
+           "simulate"]
 
 #: The features calibration matches.
 TARGETS = ("equivalent_radius_mm", "contrast_hu", "std_hu", "edge_width_mm", "irregularity", "sphericity",
@@ -284,11 +289,39 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
         f = math.exp(float(np.clip(_DAMP * float(np.mean(signals)), -math.log(2.0), math.log(2.0))))
         k = with_knob(k, rough=float(np.clip(k.rough * f, 0.02, rough_cap)))
     if math.isfinite(med["sphericity"]) and math.isfinite(ref["sphericity"]):
-        k = with_knob(k, nodule_prob=float(np.clip(k.nodule_prob + 2.5 * (med["sphericity"] - ref["sphericity"]), 0.0, 0.95)))
+        nodule_prob = k.nodule_prob + 2.5 * (med["sphericity"] - ref["sphericity"])
+        k = with_knob(k, nodule_prob=float(np.clip(nodule_prob, 0.0, 0.95)))
     if math.isfinite(med["elongation"]) and math.isfinite(ref["elongation"]) and med["elongation"] > 1:
         f = _ratio(math.log(max(ref["elongation"], 1.0001)), math.log(med["elongation"]))
         k = with_knob(k, elongation=float(np.clip(k.elongation * f, 0.2, 3.0)))
     return k
+
+
+#: Knobs stepped on the log scale (the others, ``contrast`` and ``nodule_prob``, linearly).
+_LOG_KNOBS = ("size", "texture", "edge", "rough", "elongation")
+
+
+def _damped(knobs: Knobs, proposed: Knobs, gains: dict[str, float], last: dict[str, int]) -> Knobs:
+    """``proposed`` with each knob's step scaled by its gain; a knob whose step reverses the
+    direction of its previous one has its gain halved first (so a knob that overshoots, back and
+    forth between two values, closes in on the value between them instead), and one that keeps
+    its direction has it doubled again, up to 1 (a reversal from noise alone does not slow it
+    for good)."""
+    changes = {}
+    for name in Knobs.__dataclass_fields__:
+        old, new = getattr(knobs, name), getattr(proposed, name)
+        log = name in _LOG_KNOBS and old > 0 and new > 0
+        move = math.log(new / old) if log else new - old
+        direction = (move > 0) - (move < 0)
+        if direction and last.get(name, 0) == -direction:
+            gains[name] = gains.get(name, 1.0) * 0.5
+        elif direction and last.get(name, 0) == direction:
+            gains[name] = min(gains.get(name, 1.0) * 2.0, 1.0)
+        if direction:
+            last[name] = direction
+        g = gains.get(name, 1.0)
+        changes[name] = old * math.exp(g * move) if log else old + g * move
+    return with_knob(knobs, **changes)
 
 
 def _distance(real: dict[str, np.ndarray], syn: dict[str, np.ndarray]) -> float:
@@ -320,6 +353,8 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
     real = {key: _values(real_rows, key) for key in TARGETS}
     noise = float(np.median([c.noise_sigma_hu for c in cases]))
     knobs, history, best = start, [], (math.inf, start)
+    gains: dict[str, float] = {}
+    last: dict[str, int] = {}
     for round_ in range(rounds):
         rows, ratios = simulate(build(knobs), cases, reps, seed, settings)
         syn = {key: _values(rows, key) for key in TARGETS}
@@ -333,5 +368,5 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
             progress(f"round {round_}: {len(rows)} lesions, KS sum {distance:.3f}, knobs {knobs.as_dict()}")
         if distance < best[0]:
             best = (distance, knobs)
-        knobs = _step(knobs, real, syn, noise, rough_cap, ratios)
+        knobs = _damped(knobs, _step(knobs, real, syn, noise, rough_cap, ratios), gains, last)
     return best[1], history

@@ -65,3 +65,19 @@ def test_calibration_places_large_lesions_where_the_annotated_tumour_was():
     assert len(ratios) == 3 and len(rows) >= 3
     assert all(row["equivalent_radius_mm"] > 8.0 for row in rows)
     assert all(row["contrast_hu"] < -10.0 for row in rows)  # no rim of the old tumour as tissue
+
+
+def test_a_knob_that_reverses_its_step_closes_in():
+    """A margin knob proposed 2 -> 4 -> 2 -> 4 (overshooting both ways) settles between them."""
+    from synthtumor.realism.calibrate import _damped
+    from synthtumor.realism.preset_builder import Knobs
+
+    knobs, gains, last, seen = Knobs(rough=2.0), {}, {}, []
+    for _ in range(6):
+        proposed = Knobs(rough=4.0 if knobs.rough < 2.9 else 2.0)
+        knobs = _damped(knobs, proposed, gains, last)
+        seen.append(knobs.rough)
+    assert seen[0] == 4.0  # the first step is taken whole
+    assert 2.0 < min(seen[1:]) and max(seen[2:]) < 4.0
+    assert abs(seen[-1] - seen[-2]) < 0.3 * abs(seen[1] - seen[0])
+    assert knobs.contrast == 0.0 and knobs.size == 1.0  # knobs not proposed to move stay
