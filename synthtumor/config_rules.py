@@ -154,6 +154,8 @@ def span(value: Any, name: str, lo: float | None = None, hi: float | None = None
         a, b = (float(v) for v in value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a range [low, high], got {value!r}.") from None
+    if math.isnan(a) or math.isnan(b):
+        raise ConfigError(f"{name} must be a range [low, high] of numbers, got {value!r}.")
     if a > b:
         raise ConfigError(f"{name}: low {a} is above high {b}.", fix="write [low, high].")
     if (lo is not None and a < lo) or (hi is not None and b > hi):

@@ -24,6 +24,7 @@ from synthtumor.generators.diffusion.sections import (
     ScheduleConfig,
 )
 from synthtumor.lesions.placement import PlacementRules
+from synthtumor.phantom import PhantomConfig
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.study_config import ArmSpec, StudyConfig
 
@@ -41,6 +42,7 @@ CONFIGS = [  # (class, the arguments it needs, the prefix of its keys)
     (TrainConfig, {}, "train"),
     (StudyConfig, {}, "study"),
     (ArmSpec, {"kind": "mixed"}, "study.arm"),
+    (PhantomConfig, {}, ""),
 ]
 _IDS = [cls.__name__ for cls, _, _ in CONFIGS]
 

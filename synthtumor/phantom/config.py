@@ -1,4 +1,5 @@
-"""`PhantomConfig`: every knob of the procedural abdominal CT phantom, validated on construction.
+"""`PhantomConfig`: every knob of the procedural abdominal CT phantom, each range declared with its
+field and checked on construction (:mod:`synthtumor.config_rules`).
 
 Sizes and distances are millimetres, intensities Hounsfield units (HU), volumes litres where
 the field name says so. Ranges ``(a, b)`` are sampling ranges: the value used for a case is
@@ -14,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from synthtumor.errors import ConfigError
+from synthtumor.config_rules import ConfigError, bounded, check_fields, choice, numbers
 
-__all__ = ["PhantomConfig", "PHASES", "MAX_VOXELS"]
+__all__ = ["PhantomConfig", "PHASES", "MAX_VOXELS", "MIN_FIELD_OF_VIEW"]
 
 PHASES: tuple[str, ...] = ("native", "arterial", "portal", "delayed")
 """Contrast phases the phantom can render."""
@@ -24,13 +25,22 @@ PHASES: tuple[str, ...] = ("native", "arterial", "portal", "delayed")
 MAX_VOXELS = 80_000_000
 """Largest grid (voxels) a phantom may have: about 320 MB of float32 image."""
 
-_TUPLE_FIELDS = {
-    "spacing": 3,
-    "field_of_view": 3,
-    "noise_sigma_range": 2,
-    "liver_volume_range": 2,
-    "lesion_radius_range": 2,
-}
+#: Smallest extent (mm) along X, Y and Z in which the abdomen fits.
+MIN_FIELD_OF_VIEW: tuple[float, float, float] = (340.0, 250.0, 180.0)
+
+
+def _extents(value: Any, name: str, lo: None, hi: float) -> tuple[float, ...]:
+    """Three extents (mm), each at least its axis's :data:`MIN_FIELD_OF_VIEW` and at most ``hi``."""
+    out = numbers(value, name, None, hi, length=3)
+    if any(v < low for v, low in zip(out, MIN_FIELD_OF_VIEW)):
+        raise ConfigError(f"{name} must be at least {list(MIN_FIELD_OF_VIEW)} mm (X, Y, Z) so the abdomen fits, "
+                          f"got {list(out)}.")
+    return out
+
+
+def _phase(value: Any, name: str, lo: None, hi: None) -> str:
+    """A contrast phase of :data:`PHASES`, any case and surrounding spaces."""
+    return choice(value.strip().lower() if isinstance(value, str) else value, name, PHASES)
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ class PhantomConfig:
     """Settings of :func:`synthtumor.phantom.make_phantom`.
 
     Attributes:
-        spacing: voxel size along X, Y, Z in mm, each in (0.2, 10].
+        spacing: voxel size along X, Y, Z in mm, each in [0.2, 10].
         field_of_view: extent of the volume along X (left-right), Y (antero-posterior) and
             Z (cranio-caudal) in mm; at least (340, 250, 180) so the abdomen fits, at most 600.
         phase: contrast phase, one of ``native``, ``arterial``, ``portal``, ``delayed``.
@@ -67,44 +77,26 @@ class PhantomConfig:
             tree radii are scaled (by at most +-25 %) towards it, 0.01 to 0.10.
     """
 
-    spacing: tuple[float, float, float] = (1.5, 1.5, 2.0)
-    field_of_view: tuple[float, float, float] = (360.0, 280.0, 220.0)
-    phase: str = "portal"
-    n_lesions: int = 0
-    noise_sigma_range: tuple[float, float] = (10.0, 16.0)
-    liver_volume_range: tuple[float, float] = (1.3, 2.0)
-    lesion_radius_range: tuple[float, float] = (5.0, 20.0)
-    psf_sigma_mm: float = 0.5
-    noise_grain_mm: float = 0.9
-    noise_cutoff_mm: float = 4.0
-    texture_hu: float = 4.0
-    intensity_spread: float = 1.0
-    anatomy_variability: float = 1.0
-    vessel_generations: int = 4
-    vessel_fraction: float = 0.04
+    spacing: tuple[float, float, float] = bounded((1.5, 1.5, 2.0), 0.2, 10.0, "numbers", length=3)
+    field_of_view: tuple[float, float, float] = bounded((360.0, 280.0, 220.0), None, 600.0, _extents)
+    phase: str = bounded("portal", kind=_phase)
+    n_lesions: int = bounded(0, 0, 20, "int")
+    noise_sigma_range: tuple[float, float] = bounded((10.0, 16.0), 0.0, 100.0, "range")
+    liver_volume_range: tuple[float, float] = bounded((1.3, 2.0), 1.0, 2.4, "range")
+    lesion_radius_range: tuple[float, float] = bounded((5.0, 20.0), 2.0, 40.0, "range")
+    psf_sigma_mm: float = bounded(0.5, 0.0, 3.0)
+    noise_grain_mm: float = bounded(0.9, 0.2, 5.0)
+    noise_cutoff_mm: float = bounded(4.0, 0.0, 50.0)
+    texture_hu: float = bounded(4.0, 0.0, 30.0)
+    intensity_spread: float = bounded(1.0, 0.0, 3.0)
+    anatomy_variability: float = bounded(1.0, 0.0, 2.0)
+    vessel_generations: int = bounded(4, 1, 6, "int")
+    vessel_fraction: float = bounded(0.04, 0.01, 0.10)
 
     def __post_init__(self) -> None:
-        for name, length in _TUPLE_FIELDS.items():
-            object.__setattr__(self, name, _float_tuple(name, getattr(self, name), length))
-        for name in ("psf_sigma_mm", "noise_grain_mm", "noise_cutoff_mm", "texture_hu",
-                     "intensity_spread", "anatomy_variability", "vessel_fraction"):
-            object.__setattr__(self, name, _float(name, getattr(self, name)))
-        for name in ("n_lesions", "vessel_generations"):
-            object.__setattr__(self, name, _int(name, getattr(self, name)))
-        phase = str(self.phase).strip().lower() if isinstance(self.phase, str) else self.phase
-        if phase not in PHASES:
-            raise ConfigError(
-                f"phase {self.phase!r} is not a contrast phase the phantom knows.",
-                fix=f"set phase to one of: {', '.join(PHASES)}.",
-            )
-        object.__setattr__(self, "phase", phase)
-        self._check_ranges()
-
-    def _check_ranges(self) -> None:
-        for axis, value in zip("XYZ", self.spacing):
-            _within("spacing", value, 0.2, 10.0, f"{axis} spacing")
-        for axis, value, low in zip("XYZ", self.field_of_view, (340.0, 250.0, 180.0)):
-            _within("field_of_view", value, low, 600.0, f"{axis} extent")
+        """Every field is checked here, however the config is built (keys read as in the YAML
+        file: ``n_lesions``); then the checks across fields."""
+        check_fields(self, "")
         n_voxels = math.prod(max(1, round(f / s)) for f, s in zip(self.field_of_view, self.spacing))
         if n_voxels > MAX_VOXELS:
             raise ConfigError(
@@ -112,24 +104,12 @@ class PhantomConfig:
                 f"{n_voxels:,} voxels, more than the {MAX_VOXELS:,} allowed.",
                 fix="use a coarser spacing or a smaller field_of_view.",
             )
-        _within("n_lesions", self.n_lesions, 0, 20)
-        _ordered("noise_sigma_range", self.noise_sigma_range, 0.0, 100.0)
-        _ordered("liver_volume_range", self.liver_volume_range, 1.0, 2.4)
-        _ordered("lesion_radius_range", self.lesion_radius_range, 2.0, 40.0)
-        _within("psf_sigma_mm", self.psf_sigma_mm, 0.0, 3.0)
-        _within("noise_grain_mm", self.noise_grain_mm, 0.2, 5.0)
         if self.noise_cutoff_mm != 0.0 and self.noise_cutoff_mm <= self.noise_grain_mm:
             raise ConfigError(
                 f"noise_cutoff_mm = {self.noise_cutoff_mm} must exceed noise_grain_mm = "
                 f"{self.noise_grain_mm}.",
                 fix="set noise_cutoff_mm to several times noise_grain_mm, or 0 to disable it.",
             )
-        _within("noise_cutoff_mm", self.noise_cutoff_mm, 0.0, 50.0)
-        _within("texture_hu", self.texture_hu, 0.0, 30.0)
-        _within("intensity_spread", self.intensity_spread, 0.0, 3.0)
-        _within("anatomy_variability", self.anatomy_variability, 0.0, 2.0)
-        _within("vessel_generations", self.vessel_generations, 1, 6)
-        _within("vessel_fraction", self.vessel_fraction, 0.01, 0.10)
 
     # -- (de)serialisation ----------------------------------------------------------------
     @classmethod
@@ -189,48 +169,3 @@ class PhantomConfig:
         """Plain-Python (YAML/JSON-able) copy of every field, tuples as lists."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-
-# -- validation helpers -----------------------------------------------------------------------
-def _float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} = {value!r} is not a finite number.", fix=f"give {name} a number.")
-    return float(value)
-
-
-def _int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{name} = {value!r} is not a whole number.", fix=f"give {name} an integer.")
-    return int(value)
-
-
-def _float_tuple(name: str, value: Any, length: int) -> tuple[float, ...]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != length:
-        raise ConfigError(
-            f"{name} = {value!r} must be a list of {length} numbers.",
-            fix=f"write {name} as [{', '.join(['n'] * length)}].",
-        )
-    return tuple(_float(name, v) for v in value)
-
-
-def _within(name: str, value: float, low: float, high: float, what: str | None = None) -> None:
-    if not low <= value <= high:
-        raise ConfigError(
-            f"{what or name} = {value} is outside [{low}, {high}].",
-            fix=f"set {name} within [{low}, {high}].",
-        )
-
-
-def _ordered(name: str, pair: tuple[float, ...], low: float, high: float) -> None:
-    a, b = pair
-    if a > b:
-        raise ConfigError(
-            f"{name} = ({a}, {b}) is reversed: the lower bound exceeds the upper.",
-            fix=f"write {name} as [low, high], e.g. [{b}, {a}].",
-        )
-    if a < low or b > high:
-        raise ConfigError(
-            f"{name} = ({a}, {b}) is outside [{low}, {high}].",
-            fix=f"keep both bounds of {name} within [{low}, {high}].",
-        )

@@ -69,30 +69,36 @@ def test_missing_and_malformed_yaml(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("changes", "field"),
-    [
-        ({"spacing": (-1.0, 1.0, 1.0)}, "spacing"),
-        ({"spacing": (1.0, 1.0)}, "spacing"),
-        ({"spacing": (1.0, "a", 1.0)}, "spacing"),
-        ({"field_of_view": (100.0, 280.0, 220.0)}, "field_of_view"),
-        ({"spacing": (0.2, 0.2, 0.2)}, "spacing"),  # far too many voxels
-        ({"phase": "venous"}, "phase"),
-        ({"n_lesions": -1}, "n_lesions"),
-        ({"n_lesions": 2.5}, "n_lesions"),
-        ({"noise_sigma_range": (16.0, 10.0)}, "noise_sigma_range"),
-        ({"noise_sigma_range": (-1.0, 10.0)}, "noise_sigma_range"),
-        ({"liver_volume_range": (0.5, 2.0)}, "liver_volume_range"),
-        ({"lesion_radius_range": (20.0, 5.0)}, "lesion_radius_range"),
-        ({"psf_sigma_mm": -0.1}, "psf_sigma_mm"),
-        ({"noise_cutoff_mm": 0.5}, "noise_cutoff_mm"),
-        ({"texture_hu": float("nan")}, "texture_hu"),
-        ({"vessel_generations": 0}, "vessel_generations"),
-        ({"vessel_fraction": 0.5}, "vessel_fraction"),
-        ({"anatomy_variability": 3.0}, "anatomy_variability"),
+    ("changes", "words"),
+    [  # each message names the key and what it allows
+        ({"spacing": (-1.0, 1.0, 1.0)}, "spacing must hold numbers in [0.2, 10.0]"),
+        ({"spacing": (1.0, 1.0)}, "spacing must be 3 numbers"),
+        ({"spacing": (1.0, "a", 1.0)}, "spacing must be a list of numbers"),
+        ({"field_of_view": (100.0, 280.0, 220.0)}, "field_of_view must be at least [340.0, 250.0, 180.0]"),
+        ({"field_of_view": (360.0, 280.0, 601.0)}, "field_of_view must hold numbers <= 600.0"),
+        ({"spacing": (0.2, 0.2, 0.2)}, "more than the 80,000,000 allowed. Fix: use a coarser spacing"),
+        ({"phase": "venous"}, "phase must be one of ['native', 'arterial', 'portal', 'delayed']"),
+        ({"n_lesions": -1}, "n_lesions must be in [0, 20]"),
+        ({"n_lesions": 2.5}, "n_lesions must be a whole number"),
+        ({"noise_sigma_range": (16.0, 10.0)}, "noise_sigma_range: low 16.0 is above high 10.0. Fix: write [low, high]"),
+        ({"noise_sigma_range": (-1.0, 10.0)}, "noise_sigma_range = [-1.0, 10.0] lies outside [0.0, 100.0]"),
+        ({"noise_sigma_range": (float("nan"), 10.0)}, "noise_sigma_range must be a range [low, high] of numbers"),
+        ({"liver_volume_range": (0.5, 2.0)}, "liver_volume_range = [0.5, 2.0] lies outside [1.0, 2.4]"),
+        ({"lesion_radius_range": (20.0, 5.0)}, "lesion_radius_range: low 20.0 is above high 5.0"),
+        ({"psf_sigma_mm": -0.1}, "psf_sigma_mm must be in [0.0, 3.0]"),
+        ({"noise_cutoff_mm": 0.5}, "noise_cutoff_mm = 0.5 must exceed noise_grain_mm = 0.9. Fix:"),
+        ({"texture_hu": float("nan")}, "texture_hu must be a number"),
+        ({"vessel_generations": 0}, "vessel_generations must be in [1, 6]"),
+        ({"vessel_fraction": 0.5}, "vessel_fraction must be in [0.01, 0.1]"),
+        ({"anatomy_variability": 3.0}, "anatomy_variability must be in [0.0, 2.0]"),
     ],
 )
-def test_bad_values_raise_config_error_naming_the_field(changes, field):
+def test_bad_values_raise_config_error_naming_the_field_and_its_range(changes, words):
     with pytest.raises(ConfigError) as info:
         PhantomConfig(**changes)
-    assert field in str(info.value)
-    assert "Fix:" in str(info.value)
+    assert words in str(info.value)
+
+
+def test_phase_is_normalised_however_the_config_is_built():
+    assert PhantomConfig(phase=" Arterial ").phase == "arterial"
+    assert PhantomConfig(field_of_view=(340, 250, 180)).field_of_view == (340.0, 250.0, 180.0)
