@@ -107,6 +107,7 @@ def _source_shift(points: np.ndarray, surface: np.ndarray, allowed: np.ndarray,
     """The shortest voxel shift (64 directions, 2 mm steps) moving every point into ``allowed``."""
     shape = np.asarray(allowed.shape)
     reach = float(np.linalg.norm(shape * spacing))
+    sparse = surface[:: max(1, len(surface) // 256)]  # a quick first test for large tumours
     seen = set()
     for dist in np.arange(_REFILL_STEP_MM, reach, _REFILL_STEP_MM):
         for u in _directions(_REFILL_DIRECTIONS):
@@ -115,7 +116,7 @@ def _source_shift(points: np.ndarray, surface: np.ndarray, allowed: np.ndarray,
             if key in seen or not any(key):
                 continue
             seen.add(key)
-            for pts in (surface, points):  # the surface first: most shifts fail there, cheaply
+            for pts in (sparse, surface, points):  # the surface first: most shifts fail there, cheaply
                 moved = pts + shift
                 if (moved < 0).any() or (moved >= shape).any() or not allowed[tuple(moved.T)].all():
                     break
