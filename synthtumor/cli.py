@@ -113,7 +113,7 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from synthtumor.commands.generate import GenerateJob, run_generate, run_replay
+    from synthtumor.commands.generate import GenerateJob, ReplayJob, run_generate, run_replay
     from synthtumor.commands.generate_backends import Execution
 
     common = dict(label_map=args.label_map, phase=args.phase, workers=args.workers, format=args.format,
@@ -126,7 +126,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.replay is not None:
         if args.backend != "local":
             raise ConfigError("--replay runs on the local pool only.", fix="leave --backend out.")
-        manifest = run_replay(args.replay, args.input, args.out, **common)
+        manifest = run_replay(ReplayJob(manifest=args.replay, input_path=args.input, out=args.out, **common))
     else:
         manifest = run_generate(GenerateJob(
             input_path=args.input, out=args.out, preset=args.preset, overrides=parse_overrides(args.overrides),

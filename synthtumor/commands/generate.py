@@ -15,7 +15,6 @@ again from their recorded specs.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 import zlib
 from dataclasses import asdict, replace
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from synthtumor.commands.generate_job import GenerateJob, WorkerJob, check_generator, make_generator
+from synthtumor.commands.generate_job import GenerateJob, ReplayJob, WorkerJob, check_generator, make_generator
 from synthtumor.errors import ConfigError, DatasetLayoutError, InvalidCaseError
 from synthtumor.generators import LesionGenerator
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
@@ -41,7 +40,7 @@ from synthtumor.lesions.spec import TumorSpec
 from synthtumor.parallel import map_with_progress
 from synthtumor.preview import save_case_preview
 
-__all__ = ["GenerateJob", "run_generate", "run_replay", "output_seed", "output_case_id"]
+__all__ = ["GenerateJob", "ReplayJob", "run_generate", "run_replay", "output_seed", "output_case_id"]
 
 RECORDS = ".records"
 
@@ -298,37 +297,19 @@ def _read_manifest(manifest: Path) -> list[dict[str, Any]]:
     return records
 
 
-def run_replay(
-    manifest: str | os.PathLike,
-    input_path: str | os.PathLike | None,
-    out: str | os.PathLike,
-    *,
-    label_map: str | None = None,
-    phase: str | None = None,
-    workers: int | None = 1,
-    format: str = "cases",
-    preview: bool = False,
-    quiet: bool = False,
-    expect_ct: bool = True,
-    dataset_id: int | None = None,
-    dataset_name: str = "SynthTumor",
-    checkpoint: str | os.PathLike | None = None,
-    ddim_steps: int | None = None,
-    overwrite: bool = False,
-    image: str | os.PathLike | None = None,
-    label: str | os.PathLike | None = None,
-) -> Path:
-    """Render the cases of ``manifest`` again from their recorded specs (edit them first if you like).
+def run_replay(job: ReplayJob) -> Path:
+    """Render the cases of ``job.manifest`` again from their recorded specs (edit them first if you
+    like); return the new manifest's path.
 
-    The input is given as for :func:`run_generate` (``input_path``, or ``image`` and ``label``).
-
-    ``out`` and ``overwrite`` as for :func:`run_generate`.
+    The input is given as for :func:`run_generate` (``input_path``, or ``image`` and ``label``);
+    ``out`` and ``overwrite`` likewise. ``label_map``, ``phase``, ``checkpoint`` and
+    ``ddim_steps`` left None are the ones the manifest records.
 
     Raises:
         DatasetLayoutError: the manifest names source cases the input dataset lacks.
     """
-    manifest, inputs, out = Path(manifest), input_paths(input_path, image, label), Path(out)
-    _check_out(inputs, out, overwrite)
+    manifest, inputs, out = Path(job.manifest), input_paths(job.input_path, job.image, job.label), Path(job.out)
+    _check_out(inputs, out, job.overwrite)
     if not manifest.is_file():
         raise ConfigError(f"manifest not found: {manifest}.")
     records = _read_manifest(manifest)
@@ -344,33 +325,33 @@ def run_replay(
             stacklevel=2,
         )
     # what the original run read the scans with, unless given again
-    label_map = label_map if label_map is not None else first.get("label_map")
-    phase = phase if phase is not None else first.get("phase")
-    dataset = open_input(input_path, image, label, label_map, phase=phase, expect_ct=expect_ct)
+    label_map = job.label_map if job.label_map is not None else first.get("label_map")
+    phase = job.phase if job.phase is not None else first.get("phase")
+    dataset = open_input(job.input_path, job.image, job.label, label_map, phase=phase, expect_ct=job.expect_ct)
     refs = {r.case_id: r for r in dataset.refs}
     missing = sorted({r["source_case_id"] for r in records} - set(refs))
     if missing:
         raise DatasetLayoutError(f"the manifest's source cases {missing} are not in {_input_record(inputs)}.",
                                  fix="pass the --input dataset the manifest was made from.")
     preset = records[0].get("preset", "liver_metastasis") if records else "liver_metastasis"
-    writer = make_writer(format, out, organ_name=GeneratorConfig.from_preset(preset).organ,
-                         dataset_id=dataset_id, dataset_name=dataset_name,
+    writer = make_writer(job.format, out, organ_name=GeneratorConfig.from_preset(preset).organ,
+                         dataset_id=job.dataset_id, dataset_name=job.dataset_name,
                          description=f"replay of {manifest.name} (synthtumor)")
     generator = records[0].get("generator", "heuristic") if records else "heuristic"
-    checkpoint = checkpoint if checkpoint is not None else (records[0].get("checkpoint") if records else None)
-    ddim_steps = ddim_steps if ddim_steps is not None else (records[0].get("ddim_steps") if records else None)
+    checkpoint = job.checkpoint if job.checkpoint is not None else (records[0].get("checkpoint") if records else None)
+    ddim_steps = job.ddim_steps if job.ddim_steps is not None else (records[0].get("ddim_steps") if records else None)
     check_generator(generator, checkpoint)
-    job = WorkerJob(preset, dict(first.get("overrides") or {}), writer, 0, 0, preview, expect_ct, generator,
-                      str(checkpoint) if checkpoint is not None else None, ddim_steps, 1,
-                      str(label_map) if label_map is not None else None)
-    make_generator(job)
+    work = WorkerJob(preset, dict(first.get("overrides") or {}), writer, 0, 0, job.preview, job.expect_ct, generator,
+                     str(checkpoint) if checkpoint is not None else None, ddim_steps, 1,
+                     str(label_map) if label_map is not None else None)
+    make_generator(work)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(r["source_case_id"], []).append(r)
     with work_area(out):
         sweep_stray_temp_files(out)
-        map_with_progress(_replay_one, [(job, refs[s], g) for s, g in sorted(groups.items())], workers=workers or 1,
-                          quiet=quiet, desc="replay")
+        map_with_progress(_replay_one, [(work, refs[s], g) for s, g in sorted(groups.items())],
+                          workers=job.workers or 1, quiet=job.quiet, desc="replay")
         resolved = {"command": "generate --replay", "manifest": str(manifest), "input": _input_record(inputs),
-                    "format": format}
-        return _finish(job, [r["case_id"] for r in records], resolved)
+                    "format": job.format}
+        return _finish(work, [r["case_id"] for r in records], resolved)

@@ -1,6 +1,8 @@
 """What a ``generate`` run is asked to do (:class:`GenerateJob`, the argument of
-:func:`~synthtumor.commands.generate.run_generate`), and what each of its workers needs
-(:class:`WorkerJob`, picklable) to build the generator (:func:`make_generator`).
+:func:`~synthtumor.commands.generate.run_generate`; :class:`ReplayJob`, that of
+:func:`~synthtumor.commands.generate.run_replay`; :class:`RunOptions`, the options both share),
+and what each of its workers needs (:class:`WorkerJob`, picklable) to build the generator
+(:func:`make_generator`).
 """
 
 from __future__ import annotations
@@ -17,18 +19,18 @@ from synthtumor.io.export import DatasetWriter
 if TYPE_CHECKING:
     from synthtumor.commands.generate_backends import Execution
 
-__all__ = ["GenerateJob", "WorkerJob", "GENERATORS", "make_generator", "check_generator"]
+__all__ = ["RunOptions", "GenerateJob", "ReplayJob", "WorkerJob", "GENERATORS", "make_generator", "check_generator"]
 
 GENERATORS = ("heuristic", "diffusion")
 
 
 @dataclass(frozen=True, kw_only=True)
-class GenerateJob:
-    """One ``synthtumor generate`` run: every option, with the command line's defaults.
+class RunOptions:
+    """What a ``generate`` run and a ``generate --replay`` run both read and write, with the
+    command line's defaults.
 
     The input is a dataset (``input_path``) or one scan (``image`` and its ``label``, with
-    ``input_path`` None). Options are checked when the run starts (see
-    :func:`~synthtumor.commands.generate.run_generate` for the errors).
+    ``input_path`` None).
 
     Attributes:
         out: the output folder: new, empty, or this command's own run (resumed).
@@ -36,43 +38,32 @@ class GenerateJob:
             case folder or a CSV list; None with ``image``.
         image: one scan instead of ``input_path``: a NIfTI file or DICOM folder.
         label: with ``image``: its multi-label NIfTI file or per-structure mask folder.
-        preset: generator preset in ``configs/generators/`` or a YAML path.
-        overrides: preset values to change, nested as in the preset (``--set``), e.g.
-            ``{"placement": {"vessel_clearance_mm": 4}}``.
-        label_map: the input's label-map YAML or preset name (None: the roles its layout implies).
-        phase: contrast phase of every input scan (None: what each case records).
-        per_case: synthetic cases per input case (at least 1).
-        seed: run seed; output ``k`` of case ``c`` is seeded from ``(seed, c, k)`` only.
-        workers: worker processes or Ray actors; when given, overrides ``execution.workers``.
-            Outputs do not depend on it.
+        label_map: the input's label-map YAML or preset name (None: the roles its layout implies;
+            a replay: the one its manifest records).
+        phase: contrast phase of every input scan (None: what each case records; a replay: the
+            one its manifest records).
+        workers: worker processes (a generate run: or Ray actors; when given, overrides
+            ``execution.workers``). Outputs do not depend on it.
         format: output layout: ``cases``, ``nnunet`` or ``decathlon``.
         preview: also write a PNG per output case.
         quiet: no progress bar.
         expect_ct: refuse scans whose intensities are not HU.
         dataset_id: nnU-Net dataset id (default 501) or Decathlon task (default 90).
         dataset_name: nnU-Net / Decathlon dataset name.
-        generator: ``heuristic``, or ``diffusion``: places and shapes lesions with ``preset``
-            and fills them with the trained ``checkpoint``.
-        checkpoint: diffusion run folder written by ``train-diffusion`` (with ``diffusion``).
-        ddim_steps: DDIM steps per lesion (None: the run's ``sample.ddim_steps``).
+        checkpoint: diffusion run folder written by ``train-diffusion`` (with the ``diffusion``
+            generator; a replay: None takes the one its manifest records).
+        ddim_steps: DDIM steps per lesion (None: the run's ``sample.ddim_steps``; a replay: the
+            manifest's).
         overwrite: write into a non-empty folder that is not this command's own run
             (same-named files are replaced; nothing is deleted).
-        execution: the local pool or Ray, the retries and the cases in flight (None: the local
-            pool with its defaults; see :mod:`synthtumor.commands.generate_backends`).
-        resume: insist that ``out`` holds a run to continue (every run verifies and keeps the
-            outputs an earlier one recorded, and redoes those missing or changed).
     """
 
     out: str | os.PathLike
     input_path: str | os.PathLike | None = None
     image: str | os.PathLike | None = None
     label: str | os.PathLike | None = None
-    preset: str = "liver_metastasis"
-    overrides: dict[str, Any] = field(default_factory=dict)
     label_map: str | os.PathLike | None = None
     phase: str | None = None
-    per_case: int = 1
-    seed: int = 0
     workers: int | None = None
     format: str = "cases"
     preview: bool = False
@@ -80,12 +71,52 @@ class GenerateJob:
     expect_ct: bool = True
     dataset_id: int | None = None
     dataset_name: str = "SynthTumor"
-    generator: str = "heuristic"
     checkpoint: str | os.PathLike | None = None
     ddim_steps: int | None = None
     overwrite: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateJob(RunOptions):
+    """One ``synthtumor generate`` run: the input and output options of :class:`RunOptions` and
+    what to draw, with the command line's defaults. Options are checked when the run starts (see
+    :func:`~synthtumor.commands.generate.run_generate` for the errors).
+
+    Attributes:
+        preset: generator preset in ``configs/generators/`` or a YAML path.
+        overrides: preset values to change, nested as in the preset (``--set``), e.g.
+            ``{"placement": {"vessel_clearance_mm": 4}}``.
+        per_case: synthetic cases per input case (at least 1).
+        seed: run seed; output ``k`` of case ``c`` is seeded from ``(seed, c, k)`` only.
+        generator: ``heuristic``, or ``diffusion``: places and shapes lesions with ``preset``
+            and fills them with the trained ``checkpoint``.
+        execution: the local pool or Ray, the retries and the cases in flight (None: the local
+            pool with its defaults; see :mod:`synthtumor.commands.generate_backends`).
+        resume: insist that ``out`` holds a run to continue (every run verifies and keeps the
+            outputs an earlier one recorded, and redoes those missing or changed).
+    """
+
+    preset: str = "liver_metastasis"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    per_case: int = 1
+    seed: int = 0
+    generator: str = "heuristic"
     execution: Execution | None = None
     resume: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayJob(RunOptions):
+    """One ``synthtumor generate --replay`` run: render the cases of ``manifest`` again from
+    their recorded specs, into ``out`` (see :func:`~synthtumor.commands.generate.run_replay`).
+    What to draw (preset, overrides, generator, seeds) comes from the manifest; the input and
+    output options are those of :class:`RunOptions` (``workers`` None: one process).
+
+    Attributes:
+        manifest: a ``manifest.jsonl`` written by ``generate`` (edited or not).
+    """
+
+    manifest: str | os.PathLike
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 
 from synthtumor import ConfigError, load_dataset
 from synthtumor.cli import main
-from synthtumor.commands.generate import GenerateJob, run_generate, run_replay
+from synthtumor.commands.generate import GenerateJob, ReplayJob, run_generate, run_replay
 from synthtumor.io.case_io import save_case, write_cases_index
 from synthtumor.lesions.render import RENDER_VERSION
 
@@ -70,7 +70,7 @@ def test_same_bytes_for_any_number_of_workers_and_resume(healthy, tmp_path):
 def test_replay_renders_the_same_cases(healthy, tmp_path):
     manifest = run_generate(GenerateJob(input_path=healthy, out=tmp_path / "a", preset="liver_hcc", per_case=1, seed=1,
                                         quiet=True))
-    run_replay(manifest, healthy, tmp_path / "b", quiet=True)
+    run_replay(ReplayJob(manifest=manifest, input_path=healthy, out=tmp_path / "b", quiet=True))
     a, b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.image, y.image)
@@ -87,7 +87,7 @@ def test_replay_of_an_older_renderers_manifest_warns(healthy, tmp_path):
     old = tmp_path / "old.jsonl"
     old.write_text("".join(json.dumps(line) + "\n" for line in lines))
     with pytest.warns(UserWarning, match="renderer version"):
-        run_replay(old, healthy, tmp_path / "b", quiet=True)
+        run_replay(ReplayJob(manifest=old, input_path=healthy, out=tmp_path / "b", quiet=True))
 
 
 def test_nnunet_export_passes_nnunets_own_integrity_check(healthy, tmp_path):
@@ -141,7 +141,8 @@ def test_manifest_records_what_replay_needs(healthy, tmp_path):
                                         overrides={"placement": {"min_gap_mm": 3}}, quiet=True))
     record = json.loads(manifest.read_text().splitlines()[0])
     assert record["phase"] == "portal" and record["overrides"] == {"placement": {"min_gap_mm": 3}}
-    run_replay(manifest, healthy, tmp_path / "m2", quiet=True)  # phase and overrides come from the manifest
+    # phase and overrides come from the manifest
+    run_replay(ReplayJob(manifest=manifest, input_path=healthy, out=tmp_path / "m2", quiet=True))
     a, b = load_dataset(tmp_path / "m"), load_dataset(tmp_path / "m2")
     assert b[0].phase.value == "portal"
     np.testing.assert_array_equal(a[0].image, b[0].image)
