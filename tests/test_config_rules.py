@@ -23,6 +23,7 @@ from synthtumor.generators.diffusion.sections import (
     SampleConfig,
     ScheduleConfig,
 )
+from synthtumor.generators.shape_laws import NoduleLaw
 from synthtumor.lesions.placement import PlacementRules
 from synthtumor.phantom import PhantomConfig
 from synthtumor.train_seg.config import TrainConfig
@@ -43,6 +44,7 @@ CONFIGS = [  # (class, the arguments it needs, the prefix of its keys)
     (StudyConfig, {}, "study"),
     (ArmSpec, {"kind": "mixed"}, "study.arm"),
     (PhantomConfig, {}, ""),
+    (NoduleLaw, {}, "nodules"),
 ]
 _IDS = [cls.__name__ for cls, _, _ in CONFIGS]
 
@@ -117,6 +119,10 @@ def test_a_section_built_inside_a_preset_names_its_place():
         StudyConfig.from_dict({"arms": [{"kind": "real"}, {"kind": "mixed", "ratio": 1.5}]})
     with pytest.raises(ConfigError, match=r"^latent\.kl_weight must be >= 0"):
         DiffusionConfig(mode="latent", latent={"kl_weight": -1})
+    with pytest.raises(ConfigError, match=r"^mine\.nodules\.prob must be in \[0, 1\]"):  # built directly too
+        GeneratorConfig(name="mine", appearance={"default": AppearanceLaw()}, nodules={"prob": 2})
+    with pytest.raises(ConfigError, match=r"^mine\.elongation\.long = \[0\.5, 2\.0\] lies outside"):
+        GeneratorConfig(name="mine", appearance={"default": AppearanceLaw()}, elongation={"long": [0.5, 2]})
 
 
 def test_checked_values_are_normalised():

@@ -26,7 +26,7 @@ import yaml
 
 from synthtumor.config_paths import config_dir
 from synthtumor.config_rules import ConfigError, bounded, built, check_fields, span
-from synthtumor.generators.laws import Law, parse_law
+from synthtumor.generators.laws import Law, law_or_range, parse_law
 from synthtumor.generators.shape_laws import NoduleLaw, parse_elongation, parse_nodules
 from synthtumor.lesions.placement import PlacementRules
 from synthtumor.lesions.spec import PATTERNS, SIZE_CLASSES
@@ -42,19 +42,9 @@ MEMBER_KEYS = ("lobulation", "irregularity", "edge_width_mm", "margin_mm", "marg
 Range = tuple[float, float]
 
 
-def _law(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> Range | Law:
-    """A law mapping (:func:`~synthtumor.generators.laws.parse_law`) or a range ``[a, b]``; a
-    parsed :class:`Law` stays as it is."""
-    if isinstance(value, Law):
-        return value
-    if isinstance(value, Mapping):
-        return parse_law(value, name, lo, hi)
-    return span(value, name, lo, hi)
-
-
 def _optional_law(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> Range | Law | None:
-    """:func:`_law`, or None."""
-    return None if value is None else _law(value, name, lo, hi)
+    """:func:`~synthtumor.generators.laws.law_or_range`, or None."""
+    return None if value is None else law_or_range(value, name, lo, hi)
 
 
 def _law_mapping(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> Law | None:
@@ -64,6 +54,16 @@ def _law_mapping(value: Any, name: str, lo: float | None = None, hi: float | Non
     if not isinstance(value, Mapping):
         raise ConfigError(f"{name} must be a law mapping (kind: ...).")
     return parse_law(value, name, lo, hi)
+
+
+def _elongation(value: Any, name: str, lo: None, hi: None) -> dict[str, Any]:
+    """:func:`~synthtumor.generators.shape_laws.parse_elongation` as a field's kind."""
+    return parse_elongation(value, name)
+
+
+def _nodules(value: Any, name: str, lo: None, hi: None) -> NoduleLaw:
+    """:func:`~synthtumor.generators.shape_laws.parse_nodules` as a field's kind."""
+    return parse_nodules(value, name)
 
 
 def _weights(value: Any, name: str, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
@@ -148,16 +148,16 @@ class AppearanceLaw:
     """
 
     patterns: dict[str, float] = bounded(kind=_patterns, default_factory=lambda: {"homogeneous": 1.0})
-    contrast_hu: Range = bounded((-40.0, -20.0), -500, 500, _law)
+    contrast_hu: Range = bounded((-40.0, -20.0), -500, 500, law_or_range)
     target_hu: Range | None = bounded(None, -200, 500, _optional_law)
-    texture: Range = bounded((0.5, 1.0), 0, 10, _law)
-    texture_scale_mm: Range = bounded((1.5, 3.0), 0.1, 50, _law)
-    necrosis_fraction: Range = bounded((0.3, 0.6), 0, 0.95, _law)
-    necrosis_hu: Range = bounded((10.0, 25.0), -200, 200, _law)
-    rim_hu: Range = bounded((0.0, 0.0), -300, 500, _law)
-    rim_width_mm: Range = bounded((1.5, 3.0), 0.1, 20, _law)
+    texture: Range = bounded((0.5, 1.0), 0, 10, law_or_range)
+    texture_scale_mm: Range = bounded((1.5, 3.0), 0.1, 50, law_or_range)
+    necrosis_fraction: Range = bounded((0.3, 0.6), 0, 0.95, law_or_range)
+    necrosis_hu: Range = bounded((10.0, 25.0), -200, 200, law_or_range)
+    rim_hu: Range = bounded((0.0, 0.0), -300, 500, law_or_range)
+    rim_width_mm: Range = bounded((1.5, 3.0), 0.1, 20, law_or_range)
     calcification_prob: float = bounded(0.0, 0, 1)
-    calcification_hu: Range = bounded((200.0, 600.0), 0, 2000, _law)
+    calcification_hu: Range = bounded((200.0, 600.0), 0, 2000, law_or_range)
     texture_size_exponent: float = bounded(0.0, -2.0, 2.0)
     texture_ref_radius_mm: float = bounded(10.0, 0.5, 200.0)
     calcification_count: Range = bounded((1.0, 3.0), 1, 20, "range")
@@ -224,10 +224,10 @@ class GeneratorConfig:
     size_jitter: Range = bounded((0.75, 1.25), 0.1, 10, "range")
     axis_jitter: Range = bounded((0.85, 1.15), 0.1, 10, "range")
     counts: dict[str, tuple[int, int]] = field(default_factory=lambda: {"small": (1, 1)})
-    lobulation: Range = bounded((0.0, 0.2), 0, 0.5, _law)
-    irregularity: Range = bounded((0.02, 0.08), 0, 0.35, _law)
-    edge_width_mm: Range = bounded((1.0, 2.5), 0, 20, _law)
-    margin_mm: Range = bounded((0.0, 0.0), 0, 10, _law)
+    lobulation: Range = bounded((0.0, 0.2), 0, 0.5, law_or_range)
+    irregularity: Range = bounded((0.02, 0.08), 0, 0.35, law_or_range)
+    edge_width_mm: Range = bounded((1.0, 2.5), 0, 20, law_or_range)
+    margin_mm: Range = bounded((0.0, 0.0), 0, 10, law_or_range)
     margin_scale_mm: Range = bounded((2.0, 2.0), 0.3, 20, "range")
     mass_effect_min_radius_mm: float = bounded(15.0, 0.0, 500.0)
     mass_effect_strength: Range = bounded((0.0, 0.0), 0, 0.6, "range")
@@ -236,8 +236,8 @@ class GeneratorConfig:
     blend: dict[str, float] = bounded(kind=_blend, default_factory=dict)
     size_law: Law | None = bounded(None, 0.5, 150.0, _law_mapping)
     count_law: Law | None = bounded(None, 1, 100, _law_mapping)
-    elongation: dict[str, Any] = field(default_factory=dict)
-    nodules: NoduleLaw = field(default_factory=NoduleLaw)
+    elongation: dict[str, Any] = bounded(kind=_elongation, default_factory=dict)
+    nodules: NoduleLaw = bounded(kind=_nodules, default_factory=NoduleLaw)
     provenance: dict[str, Any] = field(default_factory=dict)
     member_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -286,12 +286,9 @@ class GeneratorConfig:
         for key in ("size_law", "count_law"):
             if data.get(key) is not None:
                 kw[key] = data[key]
-        if data.get("blend"):
-            kw["blend"] = data["blend"]
-        if data.get("elongation"):
-            kw["elongation"] = parse_elongation(data["elongation"], f"{name}.elongation", _law)
-        if data.get("nodules"):
-            kw["nodules"] = parse_nodules(data["nodules"], f"{name}.nodules", _law)
+        for key in ("blend", "elongation", "nodules"):
+            if data.get(key):
+                kw[key] = data[key]
         if data.get("provenance"):
             if not isinstance(data["provenance"], Mapping):
                 raise ConfigError(f"{name}.provenance must be a mapping.")

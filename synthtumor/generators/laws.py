@@ -27,9 +27,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from synthtumor.config_rules import span
 from synthtumor.errors import ConfigError
 
-__all__ = ["Law", "LAW_KINDS", "parse_law", "draw_value", "law_median"]
+__all__ = ["Law", "LAW_KINDS", "parse_law", "law_or_range", "draw_value", "law_median"]
 
 LAW_KINDS = ("uniform", "normal", "lognormal", "empirical")
 
@@ -155,6 +156,17 @@ def parse_law(data: Mapping[str, Any], where: str, lo: float | None = None, hi: 
     fitted = data.get("fitted") or {}
     return Law(str(kind), params, values, bool(data.get("log", False)), low, high,
                dict(fitted) if isinstance(fitted, Mapping) else {"note": str(fitted)})
+
+
+def law_or_range(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> tuple[float, float] | Law:
+    """A law mapping (:func:`parse_law`) or a range ``[a, b]`` (:func:`~synthtumor.config_rules.span`)
+    within ``[lo, hi]``; a parsed :class:`Law` stays as it is. A config field's kind
+    (:func:`~synthtumor.config_rules.bounded`)."""
+    if isinstance(value, Law):
+        return value
+    if isinstance(value, Mapping):
+        return parse_law(value, name, lo, hi)
+    return span(value, name, lo, hi)
 
 
 def draw_value(rng: np.random.Generator, law: tuple[float, float] | Law) -> float:

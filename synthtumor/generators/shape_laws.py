@@ -21,52 +21,61 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-from synthtumor.errors import ConfigError
-from synthtumor.generators.laws import Law, draw_value
+from synthtumor.config_rules import ConfigError, bounded, built, check_fields, span
+from synthtumor.generators.laws import draw_value, law_or_range
 
 __all__ = ["NoduleLaw", "parse_elongation", "parse_nodules", "elongated_axes", "draw_nodules"]
 
 
+def _whole_range(value: Any, name: str, lo: int, hi: int) -> tuple[int, int]:
+    """Whole numbers ``[a, b]`` within ``[lo, hi]``, as ints."""
+    a, b = span(value, name, lo, hi)
+    if a != int(a) or b != int(b):
+        raise ConfigError(f"{name} must be whole numbers [a, b] in {lo}..{hi}, got [{a}, {b}].")
+    return (int(a), int(b))
+
+
 @dataclass(frozen=True)
 class NoduleLaw:
-    """Sub-nodule laws (see module docstring); ``prob`` 0 means single-body lesions."""
+    """Sub-nodule laws (see module docstring); ``prob`` 0 means single-body lesions. Each range
+    is checked however the law is built (:mod:`synthtumor.config_rules`)."""
 
-    prob: float = 0.0
-    count: tuple[int, int] = (1, 3)
-    offset: Any = (0.5, 0.9)
-    scale: Any = (0.4, 0.7)
-    min_radius_mm: float = 5.0
+    prob: float = bounded(0.0, 0, 1)
+    count: tuple[int, int] = bounded((1, 3), 1, 6, _whole_range)
+    offset: Any = bounded((0.5, 0.9), 0.0, 1.2, law_or_range)
+    scale: Any = bounded((0.4, 0.7), 0.1, 1.0, law_or_range)
+    min_radius_mm: float = bounded(5.0, 0)
     fitted: dict = field(default_factory=dict, compare=False)
 
+    def __post_init__(self) -> None:
+        check_fields(self, "nodules")
 
-def parse_elongation(data: Any, where: str, law: Callable[..., Any]) -> dict[str, Any]:
-    """``{long: LAW, flat: LAW}`` validated with ``law(value, name, lo, hi)`` (ratios in [1, 6])."""
+
+def parse_elongation(data: Any, where: str) -> dict[str, Any]:
+    """``{long: LAW, flat: LAW}``, each a law or range of axis ratios in [1, 6]; empty or None:
+    no elongation laws (``{}``). A config field's kind (:func:`~synthtumor.config_rules.bounded`)."""
+    if not data:
+        return {}
     if not isinstance(data, Mapping) or set(data) - {"long", "flat"}:
         raise ConfigError(f"{where} must be a mapping with keys long and flat (axis ratios >= 1).")
-    return {key: law(data.get(key, [1.0, 1.0]), f"{where}.{key}", 1.0, 6.0) for key in ("long", "flat")}
+    return {key: law_or_range(data.get(key, [1.0, 1.0]), f"{where}.{key}", 1.0, 6.0) for key in ("long", "flat")}
 
 
-def parse_nodules(data: Any, where: str, law: Callable[..., Any]) -> NoduleLaw:
-    """Validate a ``nodules`` mapping (see module docstring)."""
+def parse_nodules(data: Any, where: str) -> NoduleLaw:
+    """A ``nodules`` mapping (see module docstring) as a :class:`NoduleLaw` (one stays as it is)."""
+    if isinstance(data, NoduleLaw):
+        return data
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where} must be a mapping (prob, count, offset, scale, min_radius_mm).")
     unknown = sorted(set(data) - {"prob", "count", "offset", "scale", "min_radius_mm", "fitted"})
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown}.")
-    prob = float(data.get("prob", 0.0))
-    if not 0.0 <= prob <= 1.0:
-        raise ConfigError(f"{where}.prob must be in [0, 1], got {prob}.")
-    count = law(data.get("count", [1, 3]), f"{where}.count", 1, 6)
-    if isinstance(count, Law) or count[0] != int(count[0]) or count[1] != int(count[1]):
-        raise ConfigError(f"{where}.count must be whole numbers [a, b] in 1..6.")
-    return NoduleLaw(prob, (int(count[0]), int(count[1])),
-                     law(data.get("offset", [0.5, 0.9]), f"{where}.offset", 0.0, 1.2),
-                     law(data.get("scale", [0.4, 0.7]), f"{where}.scale", 0.1, 1.0),
-                     float(data.get("min_radius_mm", 5.0)), dict(data.get("fitted") or {}))
+    laws = {k: v for k, v in data.items() if k != "fitted"}
+    return built(NoduleLaw, where, **laws, fitted=dict(data.get("fitted") or {}))
 
 
 def elongated_axes(rng: np.random.Generator, r_eq: float, elongation: Mapping[str, Any]) -> np.ndarray:
