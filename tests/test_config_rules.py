@@ -25,6 +25,7 @@ from synthtumor.generators.diffusion.sections import (
 )
 from synthtumor.generators.shape_laws import NoduleLaw
 from synthtumor.lesions.placement import PlacementRules
+from synthtumor.lesions.spec import IntensitySpec, TumorSpec
 from synthtumor.phantom import PhantomConfig
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.study_config import ArmSpec, StudyConfig
@@ -45,6 +46,9 @@ CONFIGS = [  # (class, the arguments it needs, the prefix of its keys)
     (ArmSpec, {"kind": "mixed"}, "study.arm"),
     (PhantomConfig, {}, ""),
     (NoduleLaw, {}, "nodules"),
+    (TumorSpec, {"centre_mm": (0, 0, 0), "radii_mm": (5, 5, 5), "rotation": ((1, 0, 0), (0, 1, 0), (0, 0, 1)),
+                 "size_class": "small", "shape_seed": 1, "texture_seed": 2}, "lesion"),
+    (IntensitySpec, {}, "lesion.intensity"),
 ]
 _IDS = [cls.__name__ for cls, _, _ in CONFIGS]
 

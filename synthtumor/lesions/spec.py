@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
-from synthtumor.errors import ConfigError
+from synthtumor.config_rules import ConfigError, bounded, built, check_fields
 
 __all__ = ["TumorSpec", "IntensitySpec", "PATTERNS", "SIZE_CLASSES", "specs_to_json", "specs_from_json",
            "lesion_extent_mm", "nodule_spec", "MARGIN_CLIP", "MARGIN_OUTWARD"]
@@ -48,34 +48,62 @@ class IntensitySpec:
             :class:`~synthtumor.generators.config.AppearanceLaw`).
     """
 
-    pattern: str = "homogeneous"
+    pattern: str = bounded("homogeneous", kind="choice", options=PATTERNS)
     contrast_hu: float = -40.0
-    texture_hu: float = 5.0
-    texture_scale_mm: float = 2.0
-    necrosis_fraction: float = 0.0
+    texture_hu: float = bounded(5.0, 0)
+    texture_scale_mm: float = bounded(2.0, 0, low_open=True)
+    necrosis_fraction: float = bounded(0.0, 0, 1, high_open=True)
     necrosis_hu: float = 15.0
     rim_hu: float = 0.0
-    rim_width_mm: float = 2.0
+    rim_width_mm: float = bounded(2.0, 0, low_open=True)
     calcifications: int = 0
     calcification_hu: float = 400.0
-    calcification_depth: tuple[float, float] = (0.0, 0.7)
+    calcification_depth: tuple[float, float] = bounded((0.0, 0.7), kind="numbers", length=2)  # JSON gives lists
     calcification_sigma_mm: float = 0.8
-    nodule_count: tuple[int, int] = (5, 9)
-    nodule_sharpness: tuple[float, float] = (6.0, 14.0)
+    nodule_count: tuple[int, int] = bounded((5, 9), kind="ints", length=2)
+    nodule_sharpness: tuple[float, float] = bounded((6.0, 14.0), kind="numbers", length=2)
     necrosis_edge_texture: float = 0.08
     necrosis_edge_width: float = 0.06
     necrosis_texture: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("calcification_depth", "nodule_sharpness"):  # JSON gives lists
-            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
-        object.__setattr__(self, "nodule_count", tuple(int(v) for v in self.nodule_count))
-        if self.pattern not in PATTERNS:
-            raise ConfigError(f"unknown lesion pattern {self.pattern!r}.", fix=f"use one of {PATTERNS}.")
-        if not 0.0 <= self.necrosis_fraction < 1.0:
-            raise ConfigError(f"necrosis_fraction must be in [0, 1), got {self.necrosis_fraction}.")
-        if self.texture_hu < 0 or self.texture_scale_mm <= 0 or self.rim_width_mm <= 0:
-            raise ConfigError("texture_hu must be >= 0, texture_scale_mm and rim_width_mm > 0.")
+        check_fields(self, "lesion.intensity")
+
+
+def _rotation(value: Any, name: str, lo: None, hi: None) -> tuple[tuple[float, float, float], ...]:
+    """A 3 x 3 orthonormal matrix (rows), to 1e-5 (so 6-decimal manifests pass), as float tuples."""
+    try:  # plain Python: a 3 x 3 check costs a few microseconds this way, tens through numpy
+        rot = tuple(tuple(float(v) for v in row) for row in value)
+    except (TypeError, ValueError):
+        rot = ()
+    orthonormal = len(rot) == 3 and all(len(row) == 3 for row in rot) and all(
+        abs(sum(a * b for a, b in zip(rot[i], rot[j])) - (i == j)) <= 1e-5
+        for i in range(3) for j in range(i, 3)
+    )
+    if not orthonormal:
+        raise ConfigError(f"{name} must be a 3 x 3 orthonormal matrix.")
+    return rot
+
+
+def _intensity(value: Any, name: str, lo: None, hi: None) -> IntensitySpec:
+    """An :class:`IntensitySpec`, or the mapping of one (a manifest's)."""
+    if isinstance(value, IntensitySpec):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a mapping of IntensitySpec fields, got {value!r}.")
+    return built(IntensitySpec, name, **value)
+
+
+def _nodules(value: Any, name: str, lo: None, hi: None) -> tuple[tuple[float, float, float, float], ...]:
+    """Sub-nodules ``(qx, qy, qz, s)`` with ``0 < s <= 1`` and ``|q| <= 1.5``, as float tuples."""
+    try:
+        nodules = tuple(tuple(float(v) for v in n) for n in value)
+    except (TypeError, ValueError):
+        nodules = ((math.nan,),)
+    for n in nodules:
+        if len(n) != 4 or not 0.0 < n[3] <= 1.0 or not math.sqrt(n[0] ** 2 + n[1] ** 2 + n[2] ** 2) <= 1.5:
+            raise ConfigError(f"{name}: a sub-nodule must be (qx, qy, qz, s) with 0 < s <= 1 and |q| <= 1.5, got {n}.")
+    return nodules
 
 
 @dataclass(frozen=True)
@@ -120,58 +148,32 @@ class TumorSpec:
             ``vessel_clearance_mm`` to a vessel, so the lesion grows around them.
     """
 
-    centre_mm: tuple[float, float, float]
-    radii_mm: tuple[float, float, float]
-    rotation: tuple[tuple[float, float, float], ...]
+    centre_mm: tuple[float, float, float] = bounded(kind="numbers", length=3)
+    radii_mm: tuple[float, float, float] = bounded(lo=0, kind="numbers", low_open=True, length=3)
+    rotation: tuple[tuple[float, float, float], ...] = bounded(kind=_rotation)
     size_class: str
     shape_seed: int
     texture_seed: int
-    lobulation: float = 0.1
-    irregularity: float = 0.05
+    lobulation: float = bounded(0.1, 0)
+    irregularity: float = bounded(0.05, 0)
     edge_width_mm: float = 1.5
-    mass_effect: float = 0.0
+    mass_effect: float = bounded(0.0, 0, 1, high_open=True)
     subcapsular: bool = False
     vessel_clearance_mm: float = 0.0
-    intensity: IntensitySpec = field(default_factory=IntensitySpec)
+    intensity: IntensitySpec = bounded(kind=_intensity, default_factory=IntensitySpec)
     preset: str = ""
-    nodules: tuple[tuple[float, float, float, float], ...] = ()
-    margin_mm: float = 0.0
-    margin_scale_mm: float = 2.0
+    nodules: tuple[tuple[float, float, float, float], ...] = bounded((), kind=_nodules)
+    margin_mm: float = bounded(0.0, 0)
+    margin_scale_mm: float = bounded(2.0, 0, low_open=True)
     wraps_vessels: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "centre_mm", tuple(float(v) for v in self.centre_mm))
-        object.__setattr__(self, "radii_mm", tuple(float(v) for v in self.radii_mm))
-        try:  # plain Python: a 3 x 3 check costs a few microseconds this way, tens through numpy
-            rot = tuple(tuple(float(v) for v in row) for row in self.rotation)
-        except (TypeError, ValueError):
-            rot = ()
-        orthonormal = len(rot) == 3 and all(len(row) == 3 for row in rot) and all(
-            abs(sum(a * b for a, b in zip(rot[i], rot[j])) - (i == j)) <= 1e-5  # 6-decimal manifests pass
-            for i in range(3) for j in range(i, 3)
-        )
-        if not orthonormal:
-            raise ConfigError("rotation must be a 3 x 3 orthonormal matrix.")
-        object.__setattr__(self, "rotation", rot)
-        if len(self.centre_mm) != 3 or len(self.radii_mm) != 3 or min(self.radii_mm) <= 0:
-            raise ConfigError(f"a lesion needs 3 centre coordinates and 3 positive radii, got {self.radii_mm}.")
-        if isinstance(self.intensity, dict):
-            object.__setattr__(self, "intensity", IntensitySpec(**self.intensity))
-        if not 0.0 <= self.mass_effect < 1.0:
-            raise ConfigError(f"mass_effect must be in [0, 1), got {self.mass_effect}.")
-        if self.lobulation < 0 or self.irregularity < 0 or self.lobulation + self.irregularity >= 0.9:
-            raise ConfigError("lobulation and irregularity must be >= 0 and sum below 0.9.")
-        try:
-            nodules = tuple(tuple(float(v) for v in n) for n in self.nodules)
-        except (TypeError, ValueError):
-            nodules = ((math.nan,),)
-        for n in nodules:
-            if len(n) != 4 or not 0.0 < n[3] <= 1.0 or not math.sqrt(n[0] ** 2 + n[1] ** 2 + n[2] ** 2) <= 1.5:
-                raise ConfigError(f"a sub-nodule must be (qx, qy, qz, s) with 0 < s <= 1 and |q| <= 1.5, got {n}.")
-        object.__setattr__(self, "nodules", nodules)
-        if not (self.margin_mm >= 0 and self.margin_scale_mm > 0):
-            raise ConfigError("margin_mm must be >= 0 and margin_scale_mm > 0, "
-                              f"got {self.margin_mm}, {self.margin_scale_mm}.")
+        """Every field's range is checked here, however the spec is built (a manifest's line,
+        :func:`dataclasses.replace`); then the check across fields."""
+        check_fields(self, "lesion")
+        if self.lobulation + self.irregularity >= 0.9:
+            raise ConfigError(f"lesion: lobulation + irregularity must be below 0.9, got {self.lobulation} + "
+                              f"{self.irregularity}.")
 
     @property
     def max_extent_mm(self) -> float:
@@ -198,11 +200,7 @@ class TumorSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"a lesion record has unknown keys {unknown}.")
-        data = dict(data)
-        data["intensity"] = IntensitySpec(**data.get("intensity", {}))
-        data["rotation"] = tuple(tuple(r) for r in data["rotation"])
-        data["nodules"] = tuple(tuple(n) for n in data.get("nodules", ()))
-        try:
+        try:  # the fields' kinds turn the JSON lists and the intensity mapping into their types
             return cls(**data)
         except TypeError as exc:
             raise ConfigError(f"a lesion record is incomplete: {exc}.") from exc

@@ -45,3 +45,15 @@ def test_bad_rotation_is_a_config_error(rotation):
 def test_bad_geometry_is_a_config_error(overrides):
     with pytest.raises(ConfigError):
         _spec(**overrides)
+
+
+def test_a_bad_manifest_record_names_its_key():
+    record = _spec().to_dict()
+    record["intensity"]["necrosis_fraction"] = 1.0
+    with pytest.raises(ConfigError, match=r"lesion\.intensity\.necrosis_fraction must be in \[0, 1\)"):
+        TumorSpec.from_dict(record)
+    record["intensity"] = {"necrosis": 0.5}
+    with pytest.raises(ConfigError, match="a lesion record is incomplete"):  # was a TypeError
+        TumorSpec.from_dict(record)
+    with pytest.raises(ConfigError, match="lobulation \\+ irregularity must be below 0.9"):
+        _spec(lobulation=0.6, irregularity=0.4)
