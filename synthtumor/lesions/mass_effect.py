@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthtumor.lesions.shape import _grid, ball_box, voxel_offsets
+from synthtumor.lesions.voxel_grid import ball_box, voxel_grid, voxel_offsets
 
 __all__ = ["ZONE_FACTOR", "displace", "moving_radius", "source_scale"]
 
@@ -34,7 +34,7 @@ def moving_radius(zone_mm: float, strength: float, affine: np.ndarray) -> float:
     maximum at ``R_z / sqrt 5`` and falls to 0 at ``R_z``; the outer root of
     ``u(r) = 0.45 / max_v |row_v(A^-1)|`` is found by bisection.
     """
-    tolerance = 0.45 / float(_grid(affine).row_norms.max())
+    tolerance = 0.45 / float(voxel_grid(affine).row_norms.max())
 
     def moved(r: float) -> float:
         return r * strength * (1.0 - (r / zone_mm) ** 2) ** 2

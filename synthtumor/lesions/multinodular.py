@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthtumor.lesions.shape import (LesionField, ball_box, edge_reach_mm, margin_noise, single_box, single_field,
-                                      voxel_offsets)
+from synthtumor.lesions.shape import LesionField, edge_reach_mm, margin_noise, single_box, single_field
+from synthtumor.lesions.voxel_grid import ball_box, voxel_offsets
 from synthtumor.lesions.spec import MARGIN_OUTWARD, TumorSpec, nodule_spec
 
 __all__ = ["union_box", "union_field"]

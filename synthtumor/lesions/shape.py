@@ -20,13 +20,13 @@ term being the standard deviation of a box of width ``s_a`` (the voxel) along ax
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.special import ndtr
 
 from synthtumor.lesions.spec import MARGIN_CLIP, MARGIN_OUTWARD, TumorSpec
+from synthtumor.lesions.voxel_grid import ball_box, centred_box, voxel_grid, voxel_offsets
 
 __all__ = ["LesionField", "ball_box", "lesion_box", "lesion_field", "single_box", "single_field", "edge_reach_mm",
            "margin_noise", "voxel_offsets", "EDGE_SIGMA_PER_WIDTH", "VOXEL_BOX_STD"]
@@ -113,42 +113,6 @@ def _quadratic(forms: np.ndarray, d: list[np.ndarray], dtype=np.float32) -> np.n
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class _Grid:
-    """What every lesion on one voxel grid shares, computed once per affine."""
-
-    inverse: np.ndarray  # 4 x 4 world-to-voxel
-    spacing: np.ndarray  # voxel size (mm) along each voxel axis
-    axes: np.ndarray  # unit world direction of each voxel axis (columns)
-    row_norms: np.ndarray  # |row_v(A^-1)|: voxels per mm along voxel axis v, for a world ball
-    isotropic: bool  # equal spacing along every axis
-    orthogonal: bool  # voxel axes at right angles (no gantry tilt or shear)
-    # the same numbers as Python floats, for per-lesion arithmetic on a handful of values
-    # (several times faster than numpy calls on 3-vectors)
-    inverse_rows: tuple[tuple[float, ...], ...]  # the top three rows of ``inverse``
-    row_norms_list: tuple[float, ...]
-    spacing_max: float
-
-
-@lru_cache(maxsize=64)
-def _grid_from_bytes(raw: bytes) -> _Grid:
-    affine = np.frombuffer(raw, dtype=float).reshape(4, 4)
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    inverse = np.linalg.inv(affine)
-    arrays = (inverse, spacing, affine[:3, :3] / spacing, np.linalg.norm(inverse[:3, :3], axis=1))
-    for array in arrays:  # shared by every caller through the cache
-        array.setflags(write=False)
-    axes = arrays[2]
-    return _Grid(*arrays, bool(np.ptp(spacing) <= 1e-4 * spacing[0]),
-                 bool(np.abs(axes.T @ axes - np.eye(3)).max() <= 1e-4),
-                 tuple(tuple(row) for row in inverse[:3].tolist()), tuple(arrays[3].tolist()),
-                 float(spacing.max()))
-
-
-def _grid(affine: np.ndarray) -> _Grid:
-    return _grid_from_bytes(np.ascontiguousarray(affine, dtype=float).tobytes())
-
-
 def lesion_box(
     spec: TumorSpec, affine: np.ndarray, shape: tuple[int, ...], extra_mm: float = 0.0
 ) -> tuple[slice, slice, slice]:
@@ -164,7 +128,7 @@ def lesion_box(
 def edge_reach_mm(spec: TumorSpec, affine: np.ndarray) -> float:
     """How far (mm) beyond the surface a lesion's alpha stays above the floor: ``3.1 sigma``."""
     return _ALPHA_FLOOR_SIGMAS * float(np.hypot(spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH,
-                                                VOXEL_BOX_STD * _grid(affine).spacing_max))
+                                                VOXEL_BOX_STD * voxel_grid(affine).spacing_max))
 
 
 def single_box(
@@ -180,7 +144,7 @@ def single_box(
     (the mass-effect zone, a ball) the box holds the ball of radius ``max r' + extra_mm``, which
     contains that ellipsoid.
     """
-    grid = _grid(affine)
+    grid = voxel_grid(affine)
     edge_reach = _ALPHA_FLOOR_SIGMAS * float(np.hypot(spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH,
                                                       VOXEL_BOX_STD * grid.spacing_max))
     radii = spec.radii_mm
@@ -194,43 +158,7 @@ def single_box(
     for a, b, c, _ in grid.inverse_rows:
         m0, m1, m2 = (a * r0 + b * r1 + c * r2 for r0, r1, r2 in columns)  # row v of A^-1 R
         half.append(math.sqrt((m0 * o0) ** 2 + (m1 * o1) ** 2 + (m2 * o2) ** 2))
-    return _centred_box(spec.centre_mm, half, grid, shape)
-
-
-def ball_box(centre_mm, radius_mm: float, affine: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
-    """The voxel box holding the world ball of radius ``radius_mm`` (mm) around ``centre_mm``,
-    cut to the volume: the ball spans ``radius |row_v(A^-1)|`` voxels either side along voxel
-    axis ``v`` (the mass-effect zone, or the ball where anything moves)."""
-    grid = _grid(affine)
-    return _centred_box(centre_mm, [radius_mm * norm for norm in grid.row_norms_list], grid, shape)
-
-
-def _centred_box(centre_mm, half: list[float], grid: _Grid, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
-    """Voxels within ``half[v]`` of the centre's voxel coordinate along each axis, cut to the
-    volume (plain floats: a dozen numpy calls on 3-vectors cost more than the arithmetic)."""
-    cx, cy, cz = (float(v) for v in centre_mm)
-    box = []
-    for v, (a, b, c, t) in enumerate(grid.inverse_rows):
-        centre = a * cx + b * cy + c * cz + t
-        lo = max(math.floor(centre - half[v]), 0)
-        box.append(slice(lo, max(min(math.ceil(centre + half[v]) + 1, shape[v]), lo)))
-    return tuple(box)  # type: ignore[return-value]
-
-
-def voxel_offsets(centre_mm, affine: np.ndarray, box: tuple[slice, ...]) -> list[np.ndarray]:
-    """Per voxel axis, the box's voxel indices minus the centre's (continuous) voxel coordinate.
-
-    Returns three float32 arrays shaped (nx, 1, 1), (1, ny, 1), (1, 1, nz), which broadcast to
-    the box; a world offset (mm) is ``sum_v A[:, v] * d_v`` (``A`` the affine's 3 x 3 part).
-    """
-    inv = _grid(affine).inverse
-    centre = inv[:3, :3] @ np.asarray(centre_mm, dtype=float) + inv[:3, 3]
-    out = []
-    for v, s in enumerate(box):
-        shape = [1, 1, 1]
-        shape[v] = s.stop - s.start
-        out.append((np.arange(s.start, s.stop, dtype=float) - centre[v]).astype(np.float32).reshape(shape))
-    return out
+    return centred_box(spec.centre_mm, half, grid, shape)
 
 
 def sequential_sum(values) -> float:
@@ -384,7 +312,7 @@ def single_field(spec: TumorSpec, affine: np.ndarray, box: tuple[slice, slice, s
     radii = np.asarray(spec.radii_mm, dtype=float)
     to_q = (rot.T @ a3) / radii[:, None]  # q_a = u_a / r_a, u = R^T x the lesion-axis coordinates
     to_g = to_q / radii[:, None]  # g = q / r: rho grad(rho) in lesion axes
-    grid = _grid(affine)
+    grid = voxel_grid(affine)
     box_var = (VOXEL_BOX_STD * grid.spacing) ** 2
     edge_var = (spec.edge_width_mm * EDGE_SIGMA_PER_WIDTH) ** 2
     exact_pv = not (grid.isotropic and grid.orthogonal)

@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 
 from synthtumor.generators.heuristic import random_rotation
 from synthtumor.lesions.mass_effect import displace, moving_radius, source_scale
-from synthtumor.lesions.shape import ball_box
+from synthtumor.lesions.voxel_grid import ball_box
 
 #: (spacing, oblique) of the zone-box checks: isotropic, thick oblique slices, a sheared grid.
 ZONE_GRIDS = [((1.0, 1.0, 1.0), False), ((0.7, 0.7, 5.0), True), ((0.8, 0.8, 3.0), "sheared")]
