@@ -112,6 +112,22 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+#: generate's options that say what to draw or how to distribute it: a replay renders the manifest's
+#: recorded specs on the local pool, so it has no use for them.
+_DRAW_OPTIONS = ("preset", "overrides", "per_case", "seed", "generator", "resume", "retries",
+                 "max_in_flight", "ray_address", "cpus_per_task", "gpus_per_task")
+
+
+def _refuse_what_replay_ignores(args: argparse.Namespace) -> None:
+    """Refuse ``--replay`` with a draw option set to anything but its default, rather than ignore it."""
+    defaults = build_parser().parse_args(["generate", "--out", "x"])
+    given = [name for name in _DRAW_OPTIONS if getattr(args, name) != getattr(defaults, name)]
+    if given:
+        flags = ", ".join("--" + ("set" if n == "overrides" else n.replace("_", "-")) for n in given)
+        raise ConfigError(f"--replay renders the manifest's recorded lesions; it does not take {flags}.",
+                          fix="leave them out, or run generate without --replay to draw new lesions.")
+
+
 def _run_generate(args: argparse.Namespace) -> int:
     from synthtumor.commands.generate import GenerateJob, ReplayJob, run_generate, run_replay
     from synthtumor.commands.generate_backends import Execution
@@ -126,6 +142,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.replay is not None:
         if args.backend != "local":
             raise ConfigError("--replay runs on the local pool only.", fix="leave --backend out.")
+        _refuse_what_replay_ignores(args)
         manifest = run_replay(ReplayJob(manifest=args.replay, input_path=args.input, out=args.out, **common))
     else:
         manifest = run_generate(GenerateJob(

@@ -40,8 +40,20 @@ def _add_phantom_options(p: argparse.ArgumentParser) -> None:
                    help="field of view in mm (default 360 280 220)")
     p.add_argument("--config", type=Path, default=None,
                    help="phantom config YAML (default configs/phantom/default.yaml)")
+    _add_workers(p)
+    _add_quiet(p)
+
+
+def _add_workers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_quiet(p: argparse.ArgumentParser, what: str = "no progress bar") -> None:
+    p.add_argument("--quiet", action="store_true", help=what)
+
+
+def _add_label_map(p: argparse.ArgumentParser, whose: str = "") -> None:
+    p.add_argument("--label-map", default=None, help="label-map YAML or preset name" + whose)
 
 
 def _add_overwrite(p: argparse.ArgumentParser) -> None:
@@ -103,7 +115,7 @@ def _generate(sub: Subparsers) -> None:
                        "of every lesion, and optional previews.")
     _add_input_options(p, "input dataset")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
+    _add_label_map(p)
     p.add_argument("--phase", default=None, help="contrast phase of the input scans")
     p.add_argument("--generator", default="heuristic", choices=["heuristic", "diffusion"],
                    help="lesion generator; diffusion places and shapes lesions with --preset and fills "
@@ -131,7 +143,7 @@ def _generate(sub: Subparsers) -> None:
     _add_overwrite(p)
     _add_spacing_range(p)
     p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_quiet(p)
 
 
 def _evaluate(sub: Subparsers) -> None:
@@ -142,13 +154,13 @@ def _evaluate(sub: Subparsers) -> None:
     p.add_argument("--pred", type=Path, required=True, help="predictions: a dataset or a folder of label files")
     p.add_argument("--ref", type=Path, required=True, help="reference dataset")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--label-map", default=None, help="label-map YAML or preset name, for both folders")
+    _add_label_map(p, ", for both folders")
     p.add_argument("--nsd-tolerance", type=float, default=2.0, metavar="MM", help="NSD tolerance in mm (default 2)")
     p.add_argument("--iou-threshold", type=float, default=0.1, help="lesion match IoU threshold (default 0.1)")
     p.add_argument("--size-bins", type=float, nargs="+", default=None, metavar="MM",
                    help="equivalent-radius bin edges in mm (default 0 5 10 inf)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no printed summary")
+    _add_workers(p)
+    _add_quiet(p, "no progress bar, no printed summary")
     _add_overwrite(p)
     _add_spacing_range(p)
 
@@ -161,7 +173,7 @@ def _realism(sub: Subparsers) -> None:
     p.add_argument("--real", type=Path, required=True, help="dataset with real tumours")
     p.add_argument("--synthetic", type=Path, required=True, help="dataset with synthetic tumours")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--label-map", default=None, help="label-map YAML or preset name of the real dataset")
+    _add_label_map(p, " of the real dataset")
     p.add_argument("--synthetic-label-map", default=None, help="label map of the synthetic dataset (default: its own)")
     p.add_argument("--phase", default=None, help="keep only cases of this contrast phase")
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation and bootstrap")
@@ -169,8 +181,8 @@ def _realism(sub: Subparsers) -> None:
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples of the AUC")
     p.add_argument("--permutations", type=int, default=200, help="label permutations for the chance band")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (output does not depend on it)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no printed AUC")
+    _add_workers(p)
+    _add_quiet(p, "no progress bar, no printed AUC")
     _add_overwrite(p)
     _add_spacing_range(p)
 
@@ -184,14 +196,14 @@ def _fit_preset(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="the preset YAML to write")
     p.add_argument("--base", default="liver_metastasis",
                    help="preset whose choices are kept where the data cannot tell")
-    p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
+    _add_label_map(p)
     p.add_argument("--phase", default=None, help="contrast phase of the scans (cases recorded in another are left out)")
     p.add_argument("--name", default=None, help="the preset's name (default fitted_<base>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration draws")
     p.add_argument("--rounds", type=int, default=6, help="calibration rounds (0: laws as measured)")
     p.add_argument("--min-volume", type=float, default=0.05, metavar="ML", help="skip smaller lesions (mL)")
     p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
-    p.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    _add_quiet(p, "no progress, no summary")
     _add_overwrite(p)
 
 
@@ -205,7 +217,7 @@ def _train_diffusion(sub: Subparsers) -> None:
     p.add_argument("--config", default=None,
                    help="preset in configs/diffusion/ (tiny_cpu, gpu_64, tiny_latent_cpu, gpu_latent_96) "
                    "or a YAML path (default tiny_cpu; with --resume, the run's own)")
-    p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
+    _add_label_map(p)
     p.add_argument("--phase", default=None, help="contrast phase of the scans")
     p.add_argument("--max-steps", type=int, default=None,
                    help="denoiser optimizer steps (overrides train.max_steps); in latent mode it also caps "
@@ -213,7 +225,7 @@ def _train_diffusion(sub: Subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     _add_overwrite(p)
     _add_spacing_range(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_quiet(p)
 
 
 def _train_seg(sub: Subparsers) -> None:
@@ -224,7 +236,7 @@ def _train_seg(sub: Subparsers) -> None:
     p.add_argument("--val", type=Path, default=None, help="validation dataset (predicted and evaluated at the end)")
     p.add_argument("--config", default="tiny_cpu", help="configs/train/ preset or YAML path (default tiny_cpu)")
     p.add_argument("--out", type=Path, required=True, help="run folder")
-    p.add_argument("--label-map", default=None, help="label-map YAML or preset name")
+    _add_label_map(p)
     p.add_argument("--phase", default=None, help="contrast phase of the scans")
     p.add_argument("--synthetic", default=None, metavar="PRESET",
                    help="add on-the-fly heuristic lesions from this generator preset")
@@ -233,7 +245,7 @@ def _train_seg(sub: Subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     _add_overwrite(p)
     _add_spacing_range(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_quiet(p)
 
 
 def _predict(sub: Subparsers) -> None:
@@ -242,10 +254,10 @@ def _predict(sub: Subparsers) -> None:
     p.add_argument("--model", type=Path, required=True, help="run folder of `synthtumor train-seg`")
     _add_input_options(p, "scans to segment (labels not needed)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--label-map", default=None, help="label-map YAML or preset name of the input dataset")
+    _add_label_map(p, " of the input dataset")
     _add_overwrite(p)
     _add_spacing_range(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_quiet(p)
 
 
 def _study(sub: Subparsers) -> None:
@@ -256,7 +268,7 @@ def _study(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="study folder")
     _add_overwrite(p)
     _add_spacing_range(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_quiet(p)
 
 
 def _demo(sub: Subparsers) -> None:

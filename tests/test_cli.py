@@ -93,3 +93,21 @@ def test_a_reader_that_goes_away_stops_the_command_quietly(monkeypatch, capfd):
     monkeypatch.setitem(cli._COMMANDS, "info", gone)
     assert cli.main(["info", "anything"]) == 0
     assert "error" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--preset", "liver_hcc"], "--preset"),
+    (["--set", "lobulation=[0.4,0.5]"], "--set"),
+    (["--seed", "3"], "--seed"),
+    (["--per-case", "2"], "--per-case"),
+    (["--generator", "diffusion"], "--generator"),
+    (["--resume"], "--resume"),
+])
+def test_replay_refuses_the_draw_options_it_would_ignore(tmp_path, capsys, extra, flag):
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("")
+    out = tmp_path / "o"
+    assert main(["generate", "--replay", str(manifest), "--input", str(tmp_path), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert flag in err and "--replay" in err and len(err.splitlines()) == 1
+    assert not out.exists()
