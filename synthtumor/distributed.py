@@ -220,8 +220,9 @@ def _drive(ray, remote, actors: list, items: Iterator[Any], factory, env, on_don
             except ray.exceptions.RayError as exc:
                 if isinstance(exc, ray.exceptions.RayActorError):
                     ray.kill(actor, no_restart=True)
-                    actor = remote.remote(factory, env)
-                idle.append(actor)
+                    idle.appendleft(remote.remote(factory, env))  # the replacement takes the retry next
+                else:
+                    idle.append(actor)
                 if attempt <= retries:
                     again.append((item, attempt + 1))
                     continue
