@@ -72,6 +72,9 @@ class TrainConfig:
         largest_organ_component: after end-to-end prediction keep only the largest connected
             organ-or-tumour component (nnU-Net's post-processing for one connected organ, such as
             the liver; leave it off for paired organs such as the kidneys).
+        residual_blocks: DynUNet only: residual convolution blocks (true, the default, as runs
+            trained before this key existed) or nnU-Net's plain conv-norm-activation pairs (false:
+            about 1.6x faster inference on a CPU).
     """
 
     network: str = bounded("unet", kind="choice", options=NETWORKS)
@@ -96,6 +99,7 @@ class TrainConfig:
     scale_range: float = bounded(0.0, 0, 1, high_open=True)
     intensity_jitter: float = bounded(0.0, 0, 1, high_open=True)
     largest_organ_component: bool = bounded(False, kind="bool")
+    residual_blocks: bool = bounded(True, kind="bool")
 
     def __post_init__(self) -> None:
         """Every value is checked here, however the config is built (:func:`bounded` fields);

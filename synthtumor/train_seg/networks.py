@@ -15,7 +15,8 @@ def build_network(config: TrainConfig, out_channels: int) -> torch.nn.Module:
     ``out_channels`` classes, 3-D or 2-D by ``config.dims``.
 
     DynUNet follows nnU-Net: 3x3(x3) kernels, stride 2 from the second level, deep supervision
-    over the two highest-resolution auxiliary heads (training mode only).
+    over the two highest-resolution auxiliary heads (training mode only); residual or plain
+    blocks by ``config.residual_blocks``.
     """
     levels = len(config.channels)
     dims, inputs = config.spatial_dims, config.in_channels
@@ -26,7 +27,8 @@ def build_network(config: TrainConfig, out_channels: int) -> torch.nn.Module:
         return DynUNet(spatial_dims=dims, in_channels=inputs, out_channels=out_channels,
                        kernel_size=[3] * levels, strides=[1] + [2] * (levels - 1),
                        upsample_kernel_size=[2] * (levels - 1), filters=config.channels,
-                       deep_supervision=levels > 2, deep_supr_num=max(1, min(2, levels - 2)), res_block=True)
+                       deep_supervision=levels > 2, deep_supr_num=max(1, min(2, levels - 2)),
+                       res_block=config.residual_blocks)
     if config.network == "segresnet":
         return SegResNet(spatial_dims=dims, in_channels=inputs, out_channels=out_channels,
                          init_filters=config.channels[0])

@@ -11,7 +11,7 @@ from synthtumor import ConfigError
 from synthtumor.train_seg.study import check_splits, run_study
 from synthtumor.train_seg.study_config import ArmSpec, StudyConfig
 
-TINY_TRAIN = {"channels": [4, 8], "patch_size": [16, 16], "spacing_mm": [4.0, 4.0, 4.0], "iterations": 2,
+TINY_TRAIN = {"channels": [4, 8, 16], "patch_size": [16, 16], "spacing_mm": [4.0, 4.0, 4.0], "iterations": 2,
               "checkpoint_every": 2, "batch_size": 1}
 
 

@@ -174,6 +174,21 @@ def test_2d_networks_take_the_slab_channels(network, dims):
     assert config.in_channels == (5 if dims == 2.5 else 1)
 
 
+def test_dynunet_blocks_are_residual_unless_the_config_says_plain():
+    from monai.networks.blocks.dynunet_block import UnetBasicBlock, UnetResBlock
+
+    from synthtumor.train_seg.networks import build_network
+
+    def kinds(config):
+        return {type(m) for m in build_network(config, 3).modules()}
+
+    saved = TrainConfig(network="dynunet", dims=2.5, channels=(8, 16, 32), patch_size=(32, 32)).to_dict()
+    saved.pop("residual_blocks")  # a model.json written before the key existed
+    assert UnetResBlock in kinds(TrainConfig.from_dict(saved))
+    plain = kinds(TrainConfig.load("tiny_cpu"))
+    assert UnetBasicBlock in plain and UnetResBlock not in plain
+
+
 def test_dynunet_weights_with_shared_tensors_save_resume_and_predict(lps_cases, tmp_path):
     # DynUNet's skip layers alias its blocks: a plain safetensors save_file refused the state dict
     config = TrainConfig(**{**TINY.to_dict(), "network": "dynunet", "channels": (4, 8, 16), "dims": 2,
