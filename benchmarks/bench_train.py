@@ -3,8 +3,9 @@ and without on-the-fly synthesis, on phantom cases.
 
     python benchmarks/bench_train.py [--steps 60] [--cases 3]
 
-Modes: ``tiny_cpu`` as shipped (2.5-D, one neighbour per side), the same with ``dims: 2``, and
-a 3-D UNet of the previous demo's size (8-16-32 channels, 64 x 64 x 32 patches, batch 2). Each
+Modes: ``tiny_cpu`` as shipped (a 2.5-D DynUNet with plain blocks, one neighbour per side), the
+same with ``dims: 2``, and the same network in 3-D at a CPU's size (8-16-32 channels,
+64 x 64 x 32 patches, batch 2). Each
 line times ``--steps`` optimiser steps after the cases are cached and 5 warm-up steps are done
 (the first steps of a process pay for kernel set-up); all modes run side by side in one process,
 so their ratios are what to compare (this machine moves 20-40 % between runs).
