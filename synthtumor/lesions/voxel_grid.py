@@ -16,6 +16,7 @@ import numpy as np
 
 __all__ = ["VoxelGrid", "ball_box", "centred_box", "voxel_grid", "voxel_offsets"]
 
+
 @dataclass(frozen=True, eq=False)
 class VoxelGrid:
     """What every lesion on one voxel grid shares, computed once per affine."""
@@ -43,9 +44,9 @@ def _grid_from_bytes(raw: bytes) -> VoxelGrid:
         array.setflags(write=False)
     axes = arrays[2]
     return VoxelGrid(*arrays, bool(np.ptp(spacing) <= 1e-4 * spacing[0]),
-                 bool(np.abs(axes.T @ axes - np.eye(3)).max() <= 1e-4),
-                 tuple(tuple(row) for row in inverse[:3].tolist()), tuple(arrays[3].tolist()),
-                 float(spacing.max()))
+                     bool(np.abs(axes.T @ axes - np.eye(3)).max() <= 1e-4),
+                     tuple(tuple(row) for row in inverse[:3].tolist()), tuple(arrays[3].tolist()),
+                     float(spacing.max()))
 
 
 def voxel_grid(affine: np.ndarray) -> VoxelGrid:
