@@ -3,11 +3,13 @@
 The phantom's reference lesions come from an independent growth model (synthtumor/phantom/lesions.py)
 and stand in for annotated tumours. Three disjoint cohorts of 8 phantoms (seeds 101, 202, 303):
 
-1. ``fit``: 8 phantoms with 4 reference lesions each: ``synthtumor fit-preset`` fits a preset;
+1. ``fit``: 8 phantoms with ``--lesions`` (4) reference lesions each: ``synthtumor fit-preset`` fits a preset;
 2. ``healthy``: 8 phantoms without lesions: ``synthtumor generate`` draws lesions into them, once
    with the base preset, once with the fitted one (``--per-case 2``);
-3. ``test``: 8 more phantoms with 4 reference lesions each: ``synthtumor realism`` compares each
-   synthetic set with them.
+3. ``test``: 8 more phantoms with as many reference lesions each: ``synthtumor realism`` compares
+   each synthetic set with them, and also the fit phantoms' own lesions (the ``fit set`` row: what
+   a preset that reproduced the fit set exactly would score, given that two cohorts of 8
+   phantoms differ by chance).
 
 Prints every command it runs, then the classifier AUC (95 % CI) of base and fitted lesions and
 the per-feature KS p-values. Cohorts already in ``--work`` are reused.
@@ -92,12 +94,17 @@ def main() -> None:
     parser.add_argument("--base", default="liver_metastasis")
     parser.add_argument("--per-case", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--lesions", type=int, default=4, help="reference lesions per fit and test phantom")
     parser.add_argument("--picture", type=Path, default=None, help="write reference / base / fitted previews here")
     args = parser.parse_args()
     w = args.work
     w.mkdir(parents=True, exist_ok=True)
-    for name, seed, lesions in (("fit", 101, 4), ("healthy", 202, 0), ("test", 303, 4)):
-        if not (w / name / "dataset.json").is_file():
+    for name, seed, lesions in (("fit", 101, args.lesions), ("healthy", 202, 0), ("test", 303, args.lesions)):
+        if (w / name / "dataset.json").is_file():
+            held = json.loads((w / name / "dataset.json").read_text()).get("phantom_config", {}).get("n_lesions")
+            if held is not None and held != lesions:
+                raise SystemExit(f"{w / name} holds phantoms with {held} lesions, not {lesions}: use another --work.")
+        else:
             run(["phantom", str(w / name), "--n", "8", "--seed", str(seed), "--lesions", str(lesions), "--quiet"])
     fitted = w / "fitted.yaml"
     times = {"fit-preset": run(["fit-preset", "--real", str(w / "fit"), "--base", args.base, "--out", str(fitted),
@@ -111,6 +118,10 @@ def main() -> None:
                                           preset, "--per-case", str(args.per_case), "--seed", "0", "--quiet"])
         run(["realism", "--real", str(w / "test"), "--synthetic", str(synth), "--out", str(report), "--quiet"])
         results[label] = json.loads((report / "realism.json").read_text())
+    shutil.rmtree(w / "realism_fit_set", ignore_errors=True)
+    run(["realism", "--real", str(w / "test"), "--synthetic", str(w / "fit"), "--out", str(w / "realism_fit_set"),
+         "--quiet"])
+    results["fit set"] = json.loads((w / "realism_fit_set" / "realism.json").read_text())
     print()
     print("| preset | real lesions | synthetic lesions | classifier AUC (95 % CI) | " +
           " | ".join(f"KS p {f}" for f in FEATURES) + " |")
@@ -121,11 +132,11 @@ def main() -> None:
               f"({r['auc_ci_low']:.3f}-{r['auc_ci_high']:.3f}) | " + " | ".join(
                   f"{ks[f]:.3g}" if ks.get(f) is not None else "nan" for f in FEATURES) + " |")
     print()
-    print("medians (real test lesions / base / fitted):")
+    print("medians (real test lesions / base / fitted / fit set):")
     for feature in FEATURES:
         rows = {label: next(row for row in r["features"] if row["feature"] == feature) for label, r in results.items()}
         print(f"  {feature}: {rows['base']['median_real']:.4g} / {rows['base']['median_synthetic']:.4g} / "
-              f"{rows['fitted']['median_synthetic']:.4g}")
+              f"{rows['fitted']['median_synthetic']:.4g} / {rows['fit set']['median_synthetic']:.4g}")
     fit = results["fitted"]
     ks_p = {row["feature"]: row["ks_pvalue"] or 0 for row in fit["features"]}
     met = fit["auc"] <= 0.75 and all(ks_p[f] > 0.05 for f in TARGET_KS)

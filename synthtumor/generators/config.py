@@ -25,11 +25,11 @@ from typing import Any, Mapping
 import yaml
 
 from synthtumor.config_paths import config_dir
-from synthtumor.config_rules import ConfigError, bounded, built, check_fields, span
+from synthtumor.config_rules import ConfigError, bounded, built, check_fields, number, span
 from synthtumor.generators.laws import Law, law_or_range, parse_law
 from synthtumor.generators.shape_laws import NoduleLaw, parse_elongation, parse_nodules
 from synthtumor.lesions.placement import PlacementRules
-from synthtumor.lesions.spec import PATTERNS, SIZE_CLASSES
+from synthtumor.lesions.spec import PATTERNS, RIM_PROFILES, SIZE_CLASSES
 
 __all__ = ["Range", "AppearanceLaw", "GeneratorConfig", "list_presets", "PHASE_KEYS", "MEMBER_KEYS"]
 
@@ -85,6 +85,21 @@ def _patterns(value: Any, name: str, lo: None, hi: None) -> dict[str, float]:
     return _weights(value, name, PATTERNS)
 
 
+def _necrosis_by_size(value: Any, name: str, lo: None, hi: None) -> tuple[float, float, float] | None:
+    """``{radius_mm, steepness, max_prob}`` (radius in (0, 200] mm, steepness in [0, 20], max_prob in
+    [0, 1]) as a tuple in that order, or None."""
+    if value is None:
+        return None
+    if isinstance(value, tuple) and len(value) == 3:
+        value = dict(zip(("radius_mm", "steepness", "max_prob"), value))
+    if not isinstance(value, Mapping) or set(value) != {"radius_mm", "steepness", "max_prob"}:
+        raise ConfigError(f"{name} must be a mapping with radius_mm, steepness and max_prob, got {value!r}.",
+                          fix="e.g. {radius_mm: 15, steepness: 4, max_prob: 0.6}, or leave it out.")
+    return (number(value["radius_mm"], f"{name}.radius_mm", 0.0, 200.0, low_open=True),
+            number(value["steepness"], f"{name}.steepness", 0.0, 20.0),
+            number(value["max_prob"], f"{name}.max_prob", 0.0, 1.0))
+
+
 def _blend(value: Any, name: str, lo: None, hi: None) -> dict[str, float]:
     return _weights(value, name) if value else {}
 
@@ -127,6 +142,8 @@ class AppearanceLaw:
         necrosis_hu: ``U(a, b)`` absolute HU of necrosis.
         rim_hu: ``U(a, b)`` extra HU of rim / capsule / nodules.
         rim_width_mm: ``U(a, b)`` rim or capsule thickness (mm).
+        rim_profile: ``gaussian`` (the default) or ``band``: how the enhancing rim falls with
+            depth (:class:`~synthtumor.lesions.spec.IntensitySpec`); fitted presets take ``band``.
         calcification_prob: probability that a lesion has calcifications (then ``U{1..3}``).
         calcification_hu: ``U(a, b)`` extra HU of a calcification speck.
         texture_size_exponent: size-aware heterogeneity: the texture amplitude is multiplied
@@ -143,6 +160,11 @@ class AppearanceLaw:
             the radius per unit of texture).
         necrosis_edge_width: width of the core's soft edge (fraction of the radius).
         necrosis_texture: the core's texture amplitude relative to the viable tissue's.
+        necrosis_by_size: size-aware necrosis, ``{radius_mm: R, steepness: k, max_prob: p}``: a
+            lesion of equivalent radius ``r`` (mm) takes ``necrotic_core`` with probability
+            ``p / (1 + (R / r)^k)`` and the other patterns share the rest in proportion to
+            their weights (``necrotic_core``'s own weight is then unused); None: ``patterns``
+            alone, at every size. ``synthtumor fit-preset`` fits it.
 
     Every ``U(a, b)`` above may instead be a law mapping (:mod:`synthtumor.generators.laws`).
     """
@@ -156,6 +178,7 @@ class AppearanceLaw:
     necrosis_hu: Range = bounded((10.0, 25.0), -200, 200, law_or_range)
     rim_hu: Range = bounded((0.0, 0.0), -300, 500, law_or_range)
     rim_width_mm: Range = bounded((1.5, 3.0), 0.1, 20, law_or_range)
+    rim_profile: str = bounded("gaussian", kind="choice", options=RIM_PROFILES)
     calcification_prob: float = bounded(0.0, 0, 1)
     calcification_hu: Range = bounded((200.0, 600.0), 0, 2000, law_or_range)
     texture_size_exponent: float = bounded(0.0, -2.0, 2.0)
@@ -168,6 +191,20 @@ class AppearanceLaw:
     necrosis_edge_texture: float = bounded(0.08, 0, 1)
     necrosis_edge_width: float = bounded(0.06, 0.005, 0.5)
     necrosis_texture: float = bounded(0.3, 0, 2)
+    necrosis_by_size: tuple[float, float, float] | None = bounded(None, kind=_necrosis_by_size)
+
+    def pattern_weights(self, radius_mm: float | None) -> dict[str, float]:
+        """The pattern weights for a lesion of equivalent radius ``radius_mm`` (mm; see
+        ``necrosis_by_size``)."""
+        if self.necrosis_by_size is None or not radius_mm:
+            return self.patterns
+        size, steepness, top = self.necrosis_by_size
+        p = top / (1.0 + (size / radius_mm) ** steepness)
+        others = {k: w for k, w in self.patterns.items() if k != "necrotic_core"}
+        total = sum(others.values())
+        if total <= 0:
+            return {"necrotic_core": 1.0}
+        return {**{k: (1.0 - p) * w / total for k, w in others.items()}, "necrotic_core": p}
 
     def __post_init__(self) -> None:
         """Every range is checked here, however the law is built (:func:`bounded` fields)."""

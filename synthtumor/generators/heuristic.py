@@ -82,7 +82,7 @@ def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu:
                    radius_mm: float | None = None) -> IntensitySpec:
     """Draw one lesion's appearance from a phase's law (always the same number of draws);
     ``radius_mm`` (the equivalent radius) scales the texture when the law is size-aware."""
-    pattern = _pick(rng, law.patterns)
+    pattern = _pick(rng, law.pattern_weights(radius_mm))
     contrast = draw_value(rng, law.contrast_hu)
     target = draw_value(rng, law.target_hu) if law.target_hu is not None else None
     texture = draw_value(rng, law.texture) * noise_sigma_hu
@@ -99,6 +99,7 @@ def draw_intensity(law: AppearanceLaw, rng: np.random.Generator, noise_sigma_hu:
         necrosis_hu=draw_value(rng, law.necrosis_hu),
         rim_hu=draw_value(rng, law.rim_hu),
         rim_width_mm=draw_value(rng, law.rim_width_mm),
+        rim_profile=law.rim_profile,
         calcifications=n_calc if has_calcification else 0,
         calcification_hu=draw_value(rng, law.calcification_hu),
         # the laws drawn at render time, and the renderer's constants, travel with the spec

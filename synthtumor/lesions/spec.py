@@ -21,6 +21,8 @@ __all__ = ["TumorSpec", "IntensitySpec", "PATTERNS", "SIZE_CLASSES", "specs_to_j
 
 #: Internal patterns a lesion can have.
 PATTERNS = ("homogeneous", "necrotic_core", "enhancing_rim", "capsule", "peripheral_nodular")
+#: How an enhancing rim falls with depth (:class:`IntensitySpec`).
+RIM_PROFILES = ("gaussian", "band")
 #: Size classes and their default base radius (mm), after SyntheticTumors.
 SIZE_CLASSES = {"tiny": 4.0, "small": 8.0, "medium": 16.0, "large": 32.0}
 
@@ -38,6 +40,9 @@ class IntensitySpec:
         necrosis_hu: absolute HU of the necrotic core (fluid, ~10-25 HU).
         rim_hu: extra HU of the enhancing rim / capsule / peripheral nodules.
         rim_width_mm: thickness of the rim or capsule (mm).
+        rim_profile: how an enhancing rim (also a necrotic lesion's) falls with depth ``d`` below
+            the surface: ``gaussian``, ``exp(-d^2 / (2 w^2))``; ``band``, a plateau to ``w`` with a
+            0.5 mm soft inner edge, ``0.5 erfc((d - w) / (0.5 sqrt 2))``.
         calcifications: number of calcification specks.
         calcification_hu: extra HU of a speck.
         calcification_depth, nodule_count, nodule_sharpness: the laws the renderer draws the
@@ -56,6 +61,7 @@ class IntensitySpec:
     necrosis_hu: float = 15.0
     rim_hu: float = 0.0
     rim_width_mm: float = bounded(2.0, 0, low_open=True)
+    rim_profile: str = bounded("gaussian", kind="choice", options=RIM_PROFILES)
     calcifications: int = 0
     calcification_hu: float = 400.0
     calcification_depth: tuple[float, float] = bounded((0.0, 0.7), kind="numbers", length=2)  # JSON gives lists

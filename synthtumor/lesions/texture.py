@@ -10,7 +10,9 @@ The renderer adds ``alpha * delta`` to the scan, so the scan's own noise stays i
   ``necrosis_edge_texture * T``), the HU goes to ``necrosis_hu`` (absolute, fluid-like; its
   texture ``necrosis_texture`` times the viable one's) over a soft edge of width
   ``necrosis_edge_width`` (fraction of the radius);
-* ``enhancing_rim``: ``+ rim_hu * exp(-depth^2 / (2 w^2))``, depth below the surface (mm);
+* ``enhancing_rim``: ``+ rim_hu * exp(-depth^2 / (2 w^2))``, depth below the surface (mm), or
+  with ``rim_profile: band`` ``+ rim_hu * 0.5 erfc((depth - w) / (0.5 sqrt 2))`` (a plateau to
+  ``w``, a 0.5 mm soft inner edge); a necrotic core's rim the same;
 * ``capsule``: a band ``+ rim_hu`` centred ``w / 2`` below the surface, width ``w``;
 * ``peripheral_nodular``: the rim, modulated by ``n ~ U{nodule_count}`` nodules on the sphere
   (hemangioma), each ``exp(k (cos - 1))`` around a uniform direction, ``k ~ U(nodule_sharpness)``;
@@ -155,6 +157,17 @@ def _soft_step(x: np.ndarray, width: float) -> np.ndarray:
     return (0.5 * erfc(x / (np.sqrt(2.0) * width))).astype(np.float32)
 
 
+#: Width (mm, Gaussian sigma) of a band rim's inner edge.
+_BAND_EDGE_MM = 0.5
+
+
+def _rim(depth: np.ndarray, w: np.float32, profile: str) -> np.ndarray:
+    """An enhancing rim's weight (0..1) at ``depth`` mm below the surface (module docstring)."""
+    if profile == "band":
+        return _soft_step(depth - w, _BAND_EDGE_MM)
+    return np.exp(-(depth**2) / (2 * w * w))
+
+
 def lesion_delta_hu(
     spec: TumorSpec, field: LesionField, spacing: np.ndarray, parenchyma_hu: float
 ) -> np.ndarray:
@@ -183,9 +196,9 @@ def lesion_delta_hu(
                     + np.float32(look.necrosis_texture * look.texture_hu) * texture)
         delta = delta * (1 - core) + necrotic * core
         if look.rim_hu:
-            delta += np.float32(look.rim_hu) * np.exp(-(depth**2) / (2 * w * w))
+            delta += np.float32(look.rim_hu) * _rim(depth, w, look.rim_profile)
     elif look.pattern == "enhancing_rim":
-        delta += np.float32(look.rim_hu) * np.exp(-(depth**2) / (2 * w * w))
+        delta += np.float32(look.rim_hu) * _rim(depth, w, look.rim_profile)
     elif look.pattern == "capsule":
         delta += np.float32(look.rim_hu) * np.exp(-((depth - w / 2) ** 2) / (2 * (w / 2) ** 2))
     elif look.pattern == "peripheral_nodular":

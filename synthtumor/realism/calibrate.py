@@ -21,6 +21,8 @@ knob               target (real median vs synthetic median)             step
                                                                         d_sph / 0.05)``
 ``nodule_prob``    sphericity                                           ``+ 2.5 (syn - real)``
 ``elongation``     log of the largest over the smallest semi-axis       ratio
+``rim``            rim over middle (HU) of the lesions called rim       ratio
+                   (:mod:`~synthtumor.realism.interior`), both sides
 =================  ===================================================  =====================
 
 The size knob is set from each rendered lesion's own ratio of rendered to drawn radius (the
@@ -55,6 +57,7 @@ from synthtumor.generators.config import GeneratorConfig
 from synthtumor.generators.heuristic import HeuristicGenerator
 from synthtumor.metrics import label_lesions
 from synthtumor.realism.features import FeatureSettings, case_features
+from synthtumor.realism.interior import interior_profile, is_rim
 from synthtumor.realism.lesion_measures import principal_radii_mm
 from synthtumor.realism.preset_builder import Knobs, with_knob
 
@@ -216,7 +219,8 @@ def simulate(preset: dict[str, Any], cases: list[CalibrationCase], reps: int, se
     case itself: its tumour mask holds only the drawn lesion, the annotated tumours having been
     refilled by :func:`calibration_case`): feature rows (plus
     ``elongation`` = largest / smallest principal semi-axis and ``noise_sigma_hu``), and per
-    drawn lesion its rendered over drawn equivalent radius."""
+    drawn lesion its rendered over drawn equivalent radius; each row also holds the lesion's
+    interior (:func:`~synthtumor.realism.interior.interior_profile`)."""
     one = {**preset, "count_law": {"kind": "empirical", "values": [1], "bandwidth": 0}}
     gen = HeuristicGenerator(GeneratorConfig.from_dict(one))
     rows: list[dict[str, Any]] = []
@@ -243,9 +247,10 @@ def simulate(preset: dict[str, Any], cases: list[CalibrationCase], reps: int, se
             spacing = np.asarray(out.spacing)
             for row in measured.rows:
                 obj = objects[row["lesion"] - 1]
-                r1, _, r3 = principal_radii_mm(np.argwhere(labels[obj] == row["lesion"]) * spacing)
+                mask = labels[obj] == row["lesion"]
+                r1, _, r3 = principal_radii_mm(np.argwhere(mask) * spacing)
                 rows.append({**row, "elongation": r1 / r3 if r3 > 0 else math.nan,
-                             "noise_sigma_hu": cal.noise_sigma_hu})
+                             "noise_sigma_hu": cal.noise_sigma_hu, **interior_profile(out.image[obj], mask, spacing)})
     return rows, ratios
 
 
@@ -264,8 +269,13 @@ def _excess(std: float, noise: float) -> float:
     return math.sqrt(max(std * std - noise * noise, (0.05 * noise) ** 2))
 
 
+def _rim_median(rows: list[dict[str, Any]]) -> float:
+    values = [r["rim_hu"] for r in rows if is_rim(r)]
+    return float(np.median(values)) if values else math.nan
+
+
 def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray], noise: float, rough_cap: float,
-          ratios: list[float]) -> Knobs:
+          ratios: list[float], rims: tuple[float, float] = (math.nan, math.nan)) -> Knobs:
     med = {k: (float(np.median(v)) if v.size else math.nan) for k, v in syn.items()}
     ref = {k: (float(np.median(v)) if v.size else math.nan) for k, v in real.items()}
     k = knobs
@@ -295,11 +305,13 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
     if math.isfinite(med["elongation"]) and math.isfinite(ref["elongation"]) and med["elongation"] > 1:
         f = _ratio(math.log(max(ref["elongation"], 1.0001)), math.log(med["elongation"]))
         k = with_knob(k, elongation=float(np.clip(k.elongation * f, 0.2, 3.0)))
+    if all(math.isfinite(v) and v > 0 for v in rims):
+        k = with_knob(k, rim=float(np.clip(k.rim * _ratio(*rims), 0.1, 10.0)))
     return k
 
 
 #: Knobs stepped on the log scale (the others, ``contrast`` and ``nodule_prob``, linearly).
-_LOG_KNOBS = ("size", "texture", "edge", "rough", "elongation")
+_LOG_KNOBS = ("size", "texture", "edge", "rough", "elongation", "rim")
 
 
 def _damped(knobs: Knobs, proposed: Knobs, gains: dict[str, float], last: dict[str, int]) -> Knobs:
@@ -352,6 +364,7 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
     """
     settings = settings or FeatureSettings()
     real = {key: _values(real_rows, key) for key in TARGETS}
+    real_rim = _rim_median(real_rows)
     noise = float(np.median([c.noise_sigma_hu for c in cases]))
     knobs, history, best = start, [], (math.inf, start)
     gains: dict[str, float] = {}
@@ -369,5 +382,7 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
             progress(f"round {round_}: {len(rows)} lesions, KS sum {distance:.3f}, knobs {knobs.as_dict()}")
         if distance < best[0]:
             best = (distance, knobs)
-        knobs = _damped(knobs, _step(knobs, real, syn, noise, rough_cap, ratios), gains, last)
+        record["synthetic_medians"]["rim_hu of rim lesions"] = float(f"{_rim_median(rows):.4g}")
+        rims = (real_rim, record["synthetic_medians"]["rim_hu of rim lesions"])
+        knobs = _damped(knobs, _step(knobs, real, syn, noise, rough_cap, ratios, rims), gains, last)
     return best[1], history

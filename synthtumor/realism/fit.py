@@ -8,12 +8,14 @@
 2. **fit** the laws (:func:`synthtumor.realism.preset_builder.fit_laws`): size as a positive law
    of the equivalent radius (log-normal below 30 lesions, a smoothed empirical law from 30 on),
    lesions per case, axis ratios, contrast for the phase, texture relative to the scan noise
-   (with its slope on size), edge width, placement distances and the subcapsular fraction; the
-   base preset's patterns, pattern parameters and mass effect are kept;
+   (with its slope on size), edge width, placement distances and the subcapsular fraction, the
+   internal patterns from each lesion's interior (:mod:`synthtumor.realism.fit_patterns`: how
+   often a rim, how often and from which size a necrotic core); the base preset's rim width,
+   calcifications and mass effect are kept;
 3. **calibrate** (:mod:`synthtumor.realism.calibrate`): draw lesions with the preset into the
    annotated scans themselves (their tumours refilled with parenchyma, so the scans hold the room
    of healthy ones), measure them with the same code, and move size, contrast,
-   texture, edge, surface roughness, the multi-nodular fraction and elongation until their
+   texture, edge, surface roughness, the multi-nodular fraction, elongation and rim brightness until their
    medians meet the real ones;
 4. return the preset mapping with ``provenance``: dataset, cases, lesions, phase, base, every
    measured feature's median and 10-90 % range, the knobs and each calibration round.
@@ -130,7 +132,7 @@ def fit_preset(
             f"the dataset {root} has {len(rows)} measurable lesion(s) in {len(refs)} case(s){small}; "
             f"fitting a preset needs at least {MIN_LESIONS}.",
             fix="add annotated cases, check that the label map marks tumours (--label-map), or keep the base preset.")
-    laws = fit_laws(measured, base_cfg)
+    laws = fit_laws(measured, base_cfg, phase_key)
     name = name or f"fitted_{base_cfg.name}"
     start = Knobs(nodule_prob=base_cfg.nodules.prob if base_cfg.nodules.prob > 0 else 0.3)
     knobs, history = start, []
@@ -150,10 +152,12 @@ def fit_preset(
         "lesions": len(rows), "lesions_skipped_below_min_volume": skipped, "min_volume_ml": float(min_volume_ml),
         "phase": phase_key, "base": base_cfg.name, "seed": seed, "calibration_rounds": rounds,
         "calibration_cases": len(calibration),
-        "kept_from_base": ["appearance patterns and their rim / necrosis / calcification laws", "texture_scale_mm",
+        "kept_from_base": [("rim width, calcification laws" if laws.patterns.patterns is not None else
+                            "appearance patterns and their rim / necrosis / calcification laws"), "texture_scale_mm",
                            "mass_effect_min_radius_mm", "mass_effect_strength", "nodules count, offset and scale",
                            "appearance of the other phases"],
         "measured": laws.measured,
+        "patterns": laws.patterns.record,
         "fitted": {"texture_size_exponent": laws.texture_exponent, "texture_ref_radius_mm": laws.texture_ref_radius_mm,
                    "placement": {k: float(f"{v:.4g}") for k, v in laws.placement.items()}},
         "knobs": knobs.as_dict(),

@@ -18,6 +18,9 @@ key                        unit   definition
 ``subcapsular``            0/1    ``surface_distance_mm`` at most one voxel diagonal
 ``neighbour_gap_mm``       mm     smallest distance to another lesion of the case (NaN: none
                                   within ``reach_mm``)
+``rim_hu``, ``core_*``     HU     the interior by depth (:mod:`synthtumor.realism.interior`):
+                                  rim over middle, middle over core, the core's HU and its
+                                  share of the radius
 =========================  =====  ============================================================
 
 Distances are Euclidean distance transforms in mm through the case spacing. Per case:
@@ -39,11 +42,12 @@ from synthtumor.case import Case
 from synthtumor.metrics import label_lesions
 from synthtumor.metrics._crop import bounding_box
 from synthtumor.realism.features import FeatureSettings, case_features
+from synthtumor.realism.interior import INTERIOR_KEYS, interior_profile
 
 __all__ = ["MeasuredCase", "measure_case", "principal_radii_mm", "EXTRA_KEYS"]
 
 EXTRA_KEYS = ("radius_1_mm", "radius_2_mm", "radius_3_mm", "vessel_distance_mm", "surface_distance_mm",
-              "subcapsular", "neighbour_gap_mm")
+              "subcapsular", "neighbour_gap_mm", *INTERIOR_KEYS)
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ def measure_case(case: Case, settings: FeatureSettings | None = None, reach_mm: 
             rows.append({**row, "radius_1_mm": r1, "radius_2_mm": r2, "radius_3_mm": r3,
                          "vessel_distance_mm": vessel, "surface_distance_mm": surface,
                          "subcapsular": float(surface <= diag),
-                         "neighbour_gap_mm": gap if gap <= reach_mm else math.nan})
+                         "neighbour_gap_mm": gap if gap <= reach_mm else math.nan,
+                         **interior_profile(case.image[crop], lesion, spacing)})
     return MeasuredCase(case.case_id, case.phase.value, rows, base.skipped, float(prepared.noise_sigma_hu),
                         float(prepared.parenchyma_median_hu), tuple(float(v) for v in spacing))

@@ -18,7 +18,10 @@ preset key                      fitted from
                                 ``[1, 4]``, ``[0.7, 1.2]``, ``[0.4, 0.7]``)
 ``edge_width_mm``               measured edge width less the voxel's partial-volume width,
                                 times the ``edge`` knob
-``appearance.<phase>``          the base's patterns and pattern parameters; ``contrast_hu``:
+``appearance.<phase>``          ``patterns``, ``necrosis_by_size``, ``rim_hu`` (times the ``rim``
+                                knob), ``necrosis_hu``, ``necrosis_fraction``: from the measured
+                                interiors (:mod:`.fit_patterns`; the base's where too few lesions
+                                have one); the base's other pattern parameters; ``contrast_hu``:
                                 measured contrast (HU) plus the ``contrast`` knob;
                                 ``texture``: the excess of the lesion's std over the scan noise,
                                 ``sqrt(max(std^2 - sigma^2, (0.1 sigma)^2)) / sigma``, times the
@@ -47,6 +50,7 @@ from synthtumor.generators.laws import Law
 from synthtumor.lesions.shape import VOXEL_BOX_STD
 from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
                                          scale_law, shift_law, summary)
+from synthtumor.realism.fit_patterns import FittedPatterns, fit_patterns
 from synthtumor.realism.lesion_measures import MeasuredCase
 
 __all__ = ["FittedLaws", "Knobs", "fit_laws", "build_preset", "excess_texture"]
@@ -73,6 +77,7 @@ class Knobs:
     rough: float = 1.0  # infiltrative margin amplitude (mm)
     nodule_prob: float = 0.3
     elongation: float = 1.0
+    rim: float = 1.0  # scales the fitted rim_hu law
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(f"{getattr(self, k):.5g}") for k in self.__dataclass_fields__}
@@ -93,6 +98,7 @@ class FittedLaws:
     edge: Law | None
     placement: dict[str, float]
     margin_scale_mm: float = 1.0
+    patterns: FittedPatterns = field(default_factory=FittedPatterns)
     measured: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,8 +107,9 @@ def _q05(values: list[float]) -> float | None:
     return float(np.percentile(x, 5)) if x else None
 
 
-def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig) -> FittedLaws:
-    """Fit every law of the module docstring to the measured lesions of ``cases``."""
+def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = "default") -> FittedLaws:
+    """Fit every law of the module docstring to the measured lesions of ``cases`` (the patterns
+    start from the base's in ``phase_key``)."""
     rows = [(c, r) for c in cases for r in c.rows]
     radius = [r["equivalent_radius_mm"] for _, r in rows]
     long = [r["radius_1_mm"] / r["radius_2_mm"] for _, r in rows if r["radius_2_mm"] > 0]
@@ -147,6 +154,7 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig) -> FittedLaws:
         texture=texture, texture_exponent=exponent, texture_ref_radius_mm=ref,
         edge=fit_positive(edges, "edge 10-90 % width less the voxel's (mm)") if edges else None,
         placement=placement, measured=measured,
+        patterns=fit_patterns([r for _, r in rows], dict(base.law_for(phase_key).patterns)),
         margin_scale_mm=max(1.0, float(np.median([min(c.spacing[:2]) for c in cases]))))
 
 
@@ -179,6 +187,11 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
                                or base_raw["appearance"].get("default") or {})
     appearance.pop("target_hu", None)  # the data give the contrast
     appearance.setdefault("patterns", dict(law.patterns))
+    appearance.update(laws.patterns.appearance_keys())
+    if laws.patterns.necrosis_by_size is None:
+        appearance.pop("necrosis_by_size", None)
+    if laws.patterns.rim_hu is not None:
+        appearance["rim_hu"] = scale_law(laws.patterns.rim_hu, knobs.rim).to_dict()
     appearance["contrast_hu"] = shift_law(laws.contrast, knobs.contrast).to_dict()
     appearance["texture"] = scale_law(laws.texture, knobs.texture).to_dict()
     appearance["texture_size_exponent"] = laws.texture_exponent

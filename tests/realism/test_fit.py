@@ -47,7 +47,9 @@ def test_fitted_preset_records_provenance_and_fitted_laws(fitted, annotated):
     assert fitted["count_law"]["values"] == [2.0, 2.0, 2.0]
     law = fitted["appearance"]["portal"]
     assert law["contrast_hu"]["kind"] == "normal" and -60 < law["contrast_hu"]["mean"] < -15
-    assert law["patterns"] == {"homogeneous": 0.4, "necrotic_core": 0.35, "enhancing_rim": 0.25}  # kept from base
+    # the lesions are plain blurred balls: their interiors say homogeneous (no rim, no necrotic core)
+    assert law["patterns"] == {"homogeneous": 1.0, "enhancing_rim": 0.0, "necrotic_core": 0.0}
+    assert "necrosis_by_size" not in law and prov["patterns"]["necrotic"] == 0
     assert fitted["placement"]["on_no_room"] == "skip"
     GeneratorConfig.from_dict(yaml.safe_load(yaml.safe_dump(fitted)))  # the YAML round trip reads
 

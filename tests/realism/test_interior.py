@@ -1,0 +1,68 @@
+"""A lesion's interior by depth: rims and necrotic cores are found, plain lesions are called plain."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from synthtumor.realism.interior import INTERIOR_KEYS, interior_profile, is_necrotic, is_rim
+
+SPACING = (1.0, 1.0, 1.0)
+
+
+def _ball(radius_vox: float = 12.0, size: int = 32):
+    c = (size - 1) / 2
+    x, y, z = np.meshgrid(*[np.arange(size) - c] * 3, indexing="ij")
+    r = np.sqrt(x * x + y * y + z * z)
+    return r, r <= radius_vox
+
+
+def _image(r, lesion, rim_mm=0.0, rim_hu=0.0, core_radius=0.0, core_hu=20.0, noise=0.0, seed=0):
+    image = np.full(r.shape, 100.0)
+    image[lesion] = 60.0
+    if rim_mm:
+        image[lesion & (r > lesion_radius(lesion) - rim_mm)] += rim_hu
+    if core_radius:
+        image[r <= core_radius] = core_hu
+    return image + noise * np.random.default_rng(seed).standard_normal(r.shape)
+
+
+def lesion_radius(lesion):
+    return (3 * lesion.sum() / (4 * math.pi)) ** (1 / 3)
+
+
+def test_a_plain_lesion_has_neither_rim_nor_core():
+    r, lesion = _ball()
+    row = interior_profile(_image(r, lesion, noise=10.0), lesion, SPACING)
+    assert set(row) == set(INTERIOR_KEYS)
+    assert abs(row["rim_hu"]) < 3 and abs(row["core_drop_hu"]) < 3
+    assert not is_rim(row) and not is_necrotic(row)
+
+
+def test_a_rim_is_found_and_measured():
+    r, lesion = _ball()
+    row = interior_profile(_image(r, lesion, rim_mm=2.5, rim_hu=30.0, noise=10.0), lesion, SPACING)
+    assert is_rim(row) and not is_necrotic(row)
+    assert 15 < row["rim_hu"] <= 31
+
+
+def test_a_necrotic_core_is_found_with_its_hu_and_share_of_the_radius():
+    r, lesion = _ball()
+    row = interior_profile(_image(r, lesion, core_radius=6.0, core_hu=20.0, noise=5.0), lesion, SPACING)
+    assert is_necrotic(row) and not is_rim(row)
+    assert row["core_hu"] == pytest.approx(20.0, abs=3.0)
+    assert row["core_radius_fraction"] == pytest.approx(6.0 / 12.0, abs=0.08)
+
+
+def test_a_small_lesion_gets_a_rim_measure_but_no_core():
+    r, lesion = _ball(radius_vox=5.0, size=16)
+    row = interior_profile(_image(r, lesion, rim_mm=2.0, rim_hu=30.0), lesion, SPACING)
+    assert math.isnan(row["core_drop_hu"]) and math.isnan(row["core_radius_fraction"])
+    assert is_rim(row)
+
+
+def test_an_empty_mask_gives_nan():
+    row = interior_profile(np.zeros((4, 4, 4)), np.zeros((4, 4, 4), bool), SPACING)
+    assert all(math.isnan(v) for v in row.values())
