@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
+from scipy.special import erfc
 
 from synthtumor.generators import GeneratorConfig, HeuristicGenerator
+from synthtumor.generators.config import AppearanceLaw
 from synthtumor.lesions.render import render_lesions
 from synthtumor.lesions.spec import IntensitySpec, TumorSpec
 
@@ -137,3 +139,70 @@ def test_patterns_show_their_features():
     inside = calcified.image[calcified.tumor]
     assert inside.max() > 400 and np.median(inside) == pytest.approx(70, abs=2)
     assert (inside > 200).sum() < 0.02 * inside.size  # specks, not a bright lesion
+
+
+def _rim_lesion(profile: str):
+    rot = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+    look = IntensitySpec(pattern="enhancing_rim", contrast_hu=-40.0, texture_hu=0.0, rim_hu=40.0, rim_width_mm=2.5,
+                         rim_profile=profile)
+    return TumorSpec(centre_mm=(0.0, 0.0, 0.0), radii_mm=(10.0, 10.0, 10.0), rotation=rot, size_class="small",
+                     shape_seed=1, texture_seed=2, lobulation=0.0, irregularity=0.0, edge_width_mm=0.3,
+                     intensity=look)
+
+
+@pytest.mark.parametrize("profile", ["gaussian", "band"])
+def test_a_band_rim_keeps_its_brightness_to_its_width_where_a_gaussian_rim_fades(profile):
+    """rim_profile band: a plateau to rim_width_mm (then a 0.5 mm soft edge); gaussian: exp(-d^2 / 2 w^2)."""
+    from synthtumor.lesions.shape import lesion_box, lesion_field
+    from synthtumor.lesions.texture import lesion_delta_hu
+
+    affine = np.diag([0.5, 0.5, 0.5, 1.0])
+    affine[:3, 3] = -15.0
+    spec = _rim_lesion(profile)
+    box = lesion_box(spec, affine, (61, 61, 61))
+    field = lesion_field(spec, affine, box)
+    delta = lesion_delta_hu(spec, field, np.array([0.5, 0.5, 0.5]), 100.0)
+    depth = -field.signed_mm
+    at_1mm = float(np.median(delta[(depth > 0.9) & (depth < 1.1)]))
+    at_2mm = float(np.median(delta[(depth > 1.9) & (depth < 2.1)]))
+    deep = float(np.median(delta[depth > 8.0]))
+    assert deep == pytest.approx(-40.0, abs=1.0)
+    for d, value in ((1.0, at_1mm), (2.0, at_2mm)):
+        if profile == "band":  # the plateau to 2.5 mm, then a 0.5 mm soft edge
+            expected = -40.0 + 40.0 * 0.5 * erfc((d - 2.5) / (0.5 * np.sqrt(2.0)))
+        else:
+            expected = -40.0 + 40.0 * np.exp(-d * d / (2 * 2.5**2))
+        assert value == pytest.approx(expected, abs=2.0)
+    if profile == "band":
+        assert at_1mm > -2.0 and at_2mm > -8.0
+
+
+def test_necrosis_by_size_moves_the_necrotic_share_with_the_radius():
+    law = AppearanceLaw.from_dict({"patterns": {"homogeneous": 3, "enhancing_rim": 1, "necrotic_core": 5},
+                                   "necrosis_by_size": {"radius_mm": 15, "steepness": 4, "max_prob": 0.8}}, "portal")
+    assert law.pattern_weights(None) == law.patterns  # no radius: the weights as written
+    at_r = law.pattern_weights(15.0)
+    assert at_r["necrotic_core"] == pytest.approx(0.4)
+    assert at_r["homogeneous"] == pytest.approx(0.6 * 0.75) and at_r["enhancing_rim"] == pytest.approx(0.6 * 0.25)
+    assert law.pattern_weights(5.0)["necrotic_core"] < 0.01 < 0.75 < law.pattern_weights(60.0)["necrotic_core"]
+
+
+@pytest.mark.parametrize("value, key", [
+    ({"radius_mm": 0, "steepness": 4, "max_prob": 0.5}, "necrosis_by_size.radius_mm"),
+    ({"radius_mm": 10, "steepness": 25, "max_prob": 0.5}, "necrosis_by_size.steepness"),
+    ({"radius_mm": 10, "steepness": 4, "max_prob": 1.5}, "necrosis_by_size.max_prob"),
+    ({"radius_mm": 10, "steepness": 4}, "necrosis_by_size"),
+    ([10, 4], "necrosis_by_size"),
+])
+def test_a_bad_necrosis_by_size_is_refused_naming_its_key(value, key):
+    from synthtumor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        AppearanceLaw.from_dict({"necrosis_by_size": value}, "portal")
+
+
+def test_a_bad_rim_profile_is_refused():
+    from synthtumor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rim_profile"):
+        AppearanceLaw.from_dict({"rim_profile": "ring"}, "portal")
