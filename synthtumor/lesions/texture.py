@@ -12,7 +12,9 @@ The renderer adds ``alpha * delta`` to the scan, so the scan's own noise stays i
   ``necrosis_edge_width`` (fraction of the radius);
 * ``enhancing_rim``: ``+ rim_hu * exp(-depth^2 / (2 w^2))``, depth below the surface (mm), or
   with ``rim_profile: band`` ``+ rim_hu * 0.5 erfc((depth - w) / (0.5 sqrt 2))`` (a plateau to
-  ``w``, a 0.5 mm soft inner edge); a necrotic core's rim the same;
+  ``w``, a 0.5 mm soft inner edge); a necrotic core's rim the same. (A band following the
+  rendered mask's own Euclidean depth instead was tried: on the phantom bench its fitted lesions
+  scored worse, mean AUC 0.795 against 0.733 over 4 generation seeds);
 * ``capsule``: a band ``+ rim_hu`` centred ``w / 2`` below the surface, width ``w``;
 * ``peripheral_nodular``: the rim, modulated by ``n ~ U{nodule_count}`` nodules on the sphere
   (hemangioma), each ``exp(k (cos - 1))`` around a uniform direction, ``k ~ U(nodule_sharpness)``;

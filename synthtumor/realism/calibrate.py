@@ -23,6 +23,7 @@ knob               target (real median vs synthetic median)             step
 ``elongation``     log of the largest over the smallest semi-axis       ratio
 ``rim``            rim over middle (HU) of the lesions called rim       ratio
                    (:mod:`~synthtumor.realism.interior`), both sides
+``rim_width``      mean rim reach (mm) of the lesions called rim        ratio
 =================  ===================================================  =====================
 
 The size knob is set from each rendered lesion's own ratio of rendered to drawn radius (the
@@ -33,10 +34,12 @@ Every round draws with the same seeds (common random numbers), so the rounds dif
 the knobs. A knob whose step reverses its previous step's direction has its step halved, and
 doubled again (up to the full step) while it keeps its direction: the margin and the
 multi-nodular fraction, which both move sphericity, would otherwise jump back and forth between
-two values round after round (a margin of 2 and 4 mm on the phantom bench), and the round kept
-would be one of the two extremes. After ``rounds`` rounds the knobs of the round whose lesions
-came closest (sum of the KS statistics over the targeted features) are kept. Each ratio step is
-clipped to [0.5, 2].
+two values round after round (a margin of 2 and 4 mm on the phantom bench). After ``rounds``
+rounds the kept knobs are the mean of the later half of the rounds' knobs (geometric for the
+ratio knobs; Polyak averaging): each round steps on medians of a few dozen lesions, so the knobs
+wander around their target, and picking the round that scored best on those same lesions would
+keep its luck. Each round records the sum of the KS statistics over the targeted features
+(``ks_sum``). Each ratio step is clipped to [0.5, 2].
 """
 
 from __future__ import annotations
@@ -274,8 +277,15 @@ def _rim_median(rows: list[dict[str, Any]]) -> float:
     return float(np.median(values)) if values else math.nan
 
 
+def _rim_width_mean(rows: list[dict[str, Any]]) -> float:
+    """Mean, not median: the reach comes in 0.5 mm steps."""
+    values = [r["rim_width_mm"] for r in rows if is_rim(r) and math.isfinite(r.get("rim_width_mm", math.nan))]
+    return float(np.mean(values)) if values else math.nan
+
+
 def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray], noise: float, rough_cap: float,
-          ratios: list[float], rims: tuple[float, float] = (math.nan, math.nan)) -> Knobs:
+          ratios: list[float], rims: tuple[float, float] = (math.nan, math.nan),
+          rim_widths: tuple[float, float] = (math.nan, math.nan)) -> Knobs:
     med = {k: (float(np.median(v)) if v.size else math.nan) for k, v in syn.items()}
     ref = {k: (float(np.median(v)) if v.size else math.nan) for k, v in real.items()}
     k = knobs
@@ -307,11 +317,13 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
         k = with_knob(k, elongation=float(np.clip(k.elongation * f, 0.2, 3.0)))
     if all(math.isfinite(v) and v > 0 for v in rims):
         k = with_knob(k, rim=float(np.clip(k.rim * _ratio(*rims), 0.1, 10.0)))
+    if all(math.isfinite(v) and v > 0 for v in rim_widths):
+        k = with_knob(k, rim_width=float(np.clip(k.rim_width * _ratio(*rim_widths), 0.2, 5.0)))
     return k
 
 
 #: Knobs stepped on the log scale (the others, ``contrast`` and ``nodule_prob``, linearly).
-_LOG_KNOBS = ("size", "texture", "edge", "rough", "elongation", "rim")
+_LOG_KNOBS = ("size", "texture", "edge", "rough", "elongation", "rim", "rim_width")
 
 
 def _damped(knobs: Knobs, proposed: Knobs, gains: dict[str, float], last: dict[str, int]) -> Knobs:
@@ -364,9 +376,9 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
     """
     settings = settings or FeatureSettings()
     real = {key: _values(real_rows, key) for key in TARGETS}
-    real_rim = _rim_median(real_rows)
+    real_rim, real_width = _rim_median(real_rows), _rim_width_mean(real_rows)
     noise = float(np.median([c.noise_sigma_hu for c in cases]))
-    knobs, history, best = start, [], (math.inf, start)
+    knobs, history, tried = start, [], []
     gains: dict[str, float] = {}
     last: dict[str, int] = {}
     for round_ in range(rounds):
@@ -380,9 +392,22 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
         history.append(record)
         if progress is not None:
             progress(f"round {round_}: {len(rows)} lesions, KS sum {distance:.3f}, knobs {knobs.as_dict()}")
-        if distance < best[0]:
-            best = (distance, knobs)
+        tried.append(knobs)
         record["synthetic_medians"]["rim_hu of rim lesions"] = float(f"{_rim_median(rows):.4g}")
+        record["synthetic_medians"]["rim_width_mm mean of rim lesions"] = float(f"{_rim_width_mean(rows):.4g}")
         rims = (real_rim, record["synthetic_medians"]["rim_hu of rim lesions"])
-        knobs = _damped(knobs, _step(knobs, real, syn, noise, rough_cap, ratios, rims), gains, last)
-    return best[1], history
+        widths = (real_width, record["synthetic_medians"]["rim_width_mm mean of rim lesions"])
+        knobs = _damped(knobs, _step(knobs, real, syn, noise, rough_cap, ratios, rims, widths), gains, last)
+    return _averaged(tried[len(tried) // 2:]), history
+
+
+def _averaged(rounds: list[Knobs]) -> Knobs:
+    """The mean of the rounds' knobs (geometric for the log knobs): each round's step follows
+    medians of a few dozen lesions, so the knobs wander around their target; the mean of the
+    later rounds is closer to it than any one round (Polyak averaging)."""
+    values = {}
+    for name in Knobs.__dataclass_fields__:
+        x = np.asarray([getattr(k, name) for k in rounds], dtype=float)
+        log = name in _LOG_KNOBS and bool((x > 0).all())
+        values[name] = float(np.exp(np.log(x).mean())) if log else float(x.mean())
+    return with_knob(rounds[0], **values)

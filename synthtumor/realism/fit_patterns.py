@@ -16,6 +16,8 @@ Each measured lesion is called rim or necrotic by its interior
 * ``rim_hu``: the measured rim excess of the rim lesions (positive law, :func:`fit_positive`),
   which calibration then scales (what is measured is a blurred band, not the rendered peak), and
   ``rim_profile: band`` (a plateau, as a measured rim is, not the base's Gaussian fall);
+  ``rim_width_mm``: the measured reach of those rims (positive law, at least 0.5 mm), which
+  calibration scales too;
 * ``necrosis_hu``: the necrotic cores' median HU (signed law) and ``necrosis_fraction``: their
   share of the radius (positive law, clipped to [0.1, 0.9]).
 
@@ -51,6 +53,7 @@ class FittedPatterns:
     patterns: dict[str, float] | None = None
     necrosis_by_size: tuple[float, float, float] | None = None
     rim_hu: Law | None = None
+    rim_width_mm: Law | None = None
     necrosis_hu: Law | None = None
     necrosis_fraction: Law | None = None
     record: dict[str, Any] = field(default_factory=dict)
@@ -63,7 +66,7 @@ class FittedPatterns:
             out["rim_profile"] = "band"
         if self.necrosis_by_size is not None:
             out["necrosis_by_size"] = dict(zip(("radius_mm", "steepness", "max_prob"), self.necrosis_by_size))
-        for key in ("rim_hu", "necrosis_hu", "necrosis_fraction"):
+        for key in ("rim_hu", "rim_width_mm", "necrosis_hu", "necrosis_fraction"):
             law = getattr(self, key)
             if law is not None:
                 out[key] = law.to_dict()
@@ -119,6 +122,7 @@ def fit_patterns(rows: Sequence[dict[str, Any]], base_patterns: dict[str, float]
         patterns = {**{k: (1.0 - p) * w for k, w in shares.items()}, "necrotic_core": p}
     patterns = {k: float(f"{w:.4g}") for k, w in patterns.items()}
     rims = [r["rim_hu"] for r in rim_rows if is_rim(r)]
+    widths = [r["rim_width_mm"] for r in rim_rows if is_rim(r) and math.isfinite(r.get("rim_width_mm", math.nan))]
     cores = [r for r in core_rows if is_necrotic(r)]
     record = {"source": "measured interiors (synthtumor.realism.interior)", "lesions_with_interior": len(rim_rows),
               "lesions_with_core_band": len(core_rows), "necrotic": n_nec, "rim_among_rimless_or_rimmed":
@@ -126,6 +130,8 @@ def fit_patterns(rows: Sequence[dict[str, Any]], base_patterns: dict[str, float]
     return FittedPatterns(
         patterns=patterns, necrosis_by_size=by_size,
         rim_hu=fit_positive(rims, "rim over middle (HU), rim lesions", floor=1.0) if len(rims) >= MIN_EACH else None,
+        rim_width_mm=fit_positive(widths, "rim reach (mm), rim lesions", floor=0.5, cap=20.0)
+        if len(widths) >= MIN_EACH else None,
         necrosis_hu=fit_signed([r["core_hu"] for r in cores], "necrotic core median (HU)")
         if len(cores) >= MIN_EACH else None,
         necrosis_fraction=fit_positive([r["core_radius_fraction"] for r in cores],

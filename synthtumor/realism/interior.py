@@ -19,6 +19,13 @@ Per lesion (NaN where a band holds fewer than ``MIN_BAND_VOXELS``, 10):
   ``PERIPHERY_MM``;
 * ``core_drop_hu``: middle minus core (HU); a necrotic core makes it positive;
 * ``core_hu``: the core's median (absolute HU);
+* ``viable_offset_hu``: the middle's median (in a lesion too small for one, that of the voxels
+  deeper than ``PERIPHERY_MM``) minus the lesion's mean: what turns the lesion's mean contrast
+  into its viable tissue's, without rim and necrotic core (NaN without such voxels);
+* ``viable_std_hu``: the standard deviation of those same voxels (HU);
+* ``rim_width_mm``: for a lesion called rim, how deep its rim reaches: the deepest edge of the
+  0.5 mm depth bins, contiguous from the surface, whose median is at least half the brightest
+  periphery bin's excess over the middle (NaN for a lesion without a rim);
 * ``core_radius_fraction``: ``(n_dark / n)^(1/3)``, ``n_dark`` the lesion voxels darker than the
   midpoint of the middle's and the core's medians (the necrotic share of the radius, as a
   sphere's core); NaN unless ``core_drop_hu`` is defined.
@@ -44,7 +51,11 @@ CORE_REL = 0.55
 MIN_BAND_VOXELS = 10
 RIM_HU = 10.0
 NECROSIS_HU = 10.0
-INTERIOR_KEYS = ("rim_hu", "core_drop_hu", "core_hu", "core_radius_fraction")
+INTERIOR_KEYS = ("rim_hu", "rim_width_mm", "core_drop_hu", "core_hu", "core_radius_fraction", "viable_offset_hu",
+                 "viable_std_hu")
+#: Depth bin (mm) of the rim width and the fewest voxels a bin needs.
+_BIN_MM = 0.5
+_MIN_BIN_VOXELS = 5
 
 
 def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str, float]:
@@ -67,15 +78,42 @@ def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str
     bands = {"periphery": d <= PERIPHERY_MM, "middle": (d > PERIPHERY_MM) & (rel < CORE_REL), "core": rel >= CORE_REL}
     med = {k: float(np.median(hu[m])) if int(m.sum()) >= MIN_BAND_VOXELS else math.nan for k, m in bands.items()}
     inner = med["middle"]
+    viable = bands["middle"]
     if not math.isfinite(inner) and int((d > PERIPHERY_MM).sum()) >= MIN_BAND_VOXELS:
-        inner = float(np.median(hu[d > PERIPHERY_MM]))
+        viable = d > PERIPHERY_MM
+        inner = float(np.median(hu[viable]))
+    if math.isfinite(inner):
+        out["viable_std_hu"] = float(hu[viable].std())
     out["rim_hu"] = med["periphery"] - inner
+    out["viable_offset_hu"] = inner - float(hu.mean())
+    if out["rim_hu"] >= RIM_HU:
+        out["rim_width_mm"] = _rim_width(d, hu, inner)
     out["core_drop_hu"] = med["middle"] - med["core"]
     out["core_hu"] = med["core"]
     if math.isfinite(out["core_drop_hu"]):
         dark = int(np.count_nonzero(hu < 0.5 * (med["middle"] + med["core"])))
         out["core_radius_fraction"] = (dark / hu.size) ** (1.0 / 3.0)
     return out
+
+
+def _rim_width(d: np.ndarray, hu: np.ndarray, inner: float) -> float:
+    """The rim's reach (mm; module docstring)."""
+    edges = np.arange(0.0, 2 * PERIPHERY_MM + _BIN_MM, _BIN_MM)
+    excess = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (d > lo) & (d <= hi)
+        excess.append((hi, float(np.median(hu[m])) - inner if int(m.sum()) >= _MIN_BIN_VOXELS else None))
+    peak = max((e for hi, e in excess if e is not None and hi <= PERIPHERY_MM), default=None)
+    if peak is None or peak <= 0:
+        return math.nan
+    width = math.nan
+    for hi, e in excess:
+        if e is None:
+            continue
+        if e < 0.5 * peak:
+            break
+        width = hi
+    return width
 
 
 def is_rim(row) -> bool:

@@ -19,11 +19,14 @@ preset key                      fitted from
 ``edge_width_mm``               measured edge width less the voxel's partial-volume width,
                                 times the ``edge`` knob
 ``appearance.<phase>``          ``patterns``, ``necrosis_by_size``, ``rim_hu`` (times the ``rim``
-                                knob), ``necrosis_hu``, ``necrosis_fraction``: from the measured
+                                knob), ``rim_width_mm`` (times ``rim_width``), ``rim_profile``,
+                                ``necrosis_hu``, ``necrosis_fraction``: from the measured
                                 interiors (:mod:`.fit_patterns`; the base's where too few lesions
                                 have one); the base's other pattern parameters; ``contrast_hu``:
-                                measured contrast (HU) plus the ``contrast`` knob;
-                                ``texture``: the excess of the lesion's std over the scan noise,
+                                measured contrast (HU) of the viable tissue (the lesion's contrast
+                                plus its ``viable_offset_hu``) plus the ``contrast`` knob;
+                                ``texture``: the excess of the viable tissue's std (the middle
+                                band's; the lesion's where it has none) over the scan noise,
                                 ``sqrt(max(std^2 - sigma^2, (0.1 sigma)^2)) / sigma``, times the
                                 ``texture`` knob; ``texture_size_exponent``: its slope on radius
 ``placement``                   ``subcapsular_prob``: fraction touching the organ surface;
@@ -78,6 +81,7 @@ class Knobs:
     nodule_prob: float = 0.3
     elongation: float = 1.0
     rim: float = 1.0  # scales the fitted rim_hu law
+    rim_width: float = 1.0  # scales the fitted rim_width_mm law
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(f"{getattr(self, k):.5g}") for k in self.__dataclass_fields__}
@@ -114,15 +118,15 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
     radius = [r["equivalent_radius_mm"] for _, r in rows]
     long = [r["radius_1_mm"] / r["radius_2_mm"] for _, r in rows if r["radius_2_mm"] > 0]
     flat = [r["radius_2_mm"] / r["radius_3_mm"] for _, r in rows if r["radius_3_mm"] > 0]
-    excess = [excess_texture(r["std_hu"], c.noise_sigma_hu) for c, r in rows
-              if math.isfinite(r["std_hu"]) and c.noise_sigma_hu > 0]
-    exponent, ref = fit_size_exponent([r["equivalent_radius_mm"] for c, r in rows if math.isfinite(r["std_hu"])
-                                       and c.noise_sigma_hu > 0], excess)
-    texture = fit_positive(excess, "lesion std beyond the scan noise, in noise sigmas")
+    textured = [(c, r, _viable_std(r)) for c, r in rows]
+    textured = [(c, r, std) for c, r, std in textured if math.isfinite(std) and c.noise_sigma_hu > 0]
+    excess = [excess_texture(std, c.noise_sigma_hu) for c, _, std in textured]
+    radii_t = [r["equivalent_radius_mm"] for _, r, _ in textured]
+    exponent, ref = fit_size_exponent(radii_t, excess)
+    texture = fit_positive(excess, "viable tissue's std beyond the scan noise, in noise sigmas")
     if exponent:  # the law holds at r_ref: divide each value by its size factor before fitting
-        adjusted = [e / (r / ref) ** exponent for e, r in zip(excess, [r["equivalent_radius_mm"] for c, r in rows
-                    if math.isfinite(r["std_hu"]) and c.noise_sigma_hu > 0])]
-        texture = fit_positive(adjusted, f"lesion std beyond the scan noise at r = {ref} mm, in noise sigmas")
+        adjusted = [e / (r / ref) ** exponent for e, r in zip(excess, radii_t)]
+        texture = fit_positive(adjusted, f"viable tissue's std beyond the scan noise at r = {ref} mm, in noise sigmas")
     edges = []
     for c, r in rows:
         pv = 2.5631 * VOXEL_BOX_STD * max(c.spacing)  # the voxel's own 10-90 % width
@@ -150,12 +154,29 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
         count=fit_counts(counts, "measured lesions per case with lesions"),
         long=fit_positive(long, "principal semi-axis ratio r1 / r2", floor=1.0, cap=_MAX_RATIO),
         flat=fit_positive(flat, "principal semi-axis ratio r2 / r3", floor=1.0, cap=_MAX_RATIO),
-        contrast=fit_signed([r["contrast_hu"] for _, r in rows], "contrast against the 5 mm shell (HU)"),
+        contrast=_viable_contrast([r for _, r in rows]),
         texture=texture, texture_exponent=exponent, texture_ref_radius_mm=ref,
         edge=fit_positive(edges, "edge 10-90 % width less the voxel's (mm)") if edges else None,
         placement=placement, measured=measured,
         patterns=fit_patterns([r for _, r in rows], dict(base.law_for(phase_key).patterns)),
         margin_scale_mm=max(1.0, float(np.median([min(c.spacing[:2]) for c in cases]))))
+
+
+def _viable_std(row: dict[str, Any]) -> float:
+    """The std (HU) of the lesion's viable tissue (middle band; :mod:`synthtumor.realism.interior`),
+    else of the whole lesion (a lesion too small for a middle)."""
+    value = row.get("viable_std_hu", math.nan)
+    return value if math.isfinite(value) else row["std_hu"]
+
+
+def _viable_contrast(rows: list[dict[str, Any]]) -> Law:
+    """The contrast law of the viable tissue: each lesion's contrast plus its viable offset
+    (:mod:`synthtumor.realism.interior`; 0 where it has none: a lesion too small for one)."""
+    values = []
+    for r in rows:
+        offset = r.get("viable_offset_hu", math.nan)
+        values.append(r["contrast_hu"] + (offset if math.isfinite(offset) else 0.0))
+    return fit_signed(values, "contrast of the viable tissue (middle band) against the 5 mm shell (HU)")
 
 
 def max_rough(base: GeneratorConfig) -> float:
@@ -192,6 +213,8 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
         appearance.pop("necrosis_by_size", None)
     if laws.patterns.rim_hu is not None:
         appearance["rim_hu"] = scale_law(laws.patterns.rim_hu, knobs.rim).to_dict()
+    if laws.patterns.rim_width_mm is not None:
+        appearance["rim_width_mm"] = scale_law(laws.patterns.rim_width_mm, knobs.rim_width).to_dict()
     appearance["contrast_hu"] = shift_law(laws.contrast, knobs.contrast).to_dict()
     appearance["texture"] = scale_law(laws.texture, knobs.texture).to_dict()
     appearance["texture_size_exponent"] = laws.texture_exponent

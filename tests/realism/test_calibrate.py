@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from synthtumor.generators.config import load_preset_dict
 from synthtumor.realism.calibrate import calibration_case, refill_tumours, simulate
@@ -81,3 +82,14 @@ def test_a_knob_that_reverses_its_step_closes_in():
     assert 2.0 < min(seen[1:]) and max(seen[2:]) < 4.0
     assert abs(seen[-1] - seen[-2]) < 0.3 * abs(seen[1] - seen[0])
     assert knobs.contrast == 0.0 and knobs.size == 1.0  # knobs not proposed to move stay
+
+
+def test_the_kept_knobs_are_the_mean_of_the_later_rounds():
+    """Polyak averaging: geometric mean for the ratio knobs, arithmetic for contrast and nodule_prob."""
+    from synthtumor.realism.calibrate import _averaged
+    from synthtumor.realism.preset_builder import Knobs
+
+    kept = _averaged([Knobs(texture=0.5, contrast=-10.0, nodule_prob=0.2), Knobs(texture=2.0, contrast=-20.0,
+                                                                                nodule_prob=0.4)])
+    assert kept.texture == pytest.approx(1.0) and kept.contrast == pytest.approx(-15.0)
+    assert kept.nodule_prob == pytest.approx(0.3) and kept.size == pytest.approx(1.0)

@@ -66,3 +66,15 @@ def test_a_small_lesion_gets_a_rim_measure_but_no_core():
 def test_an_empty_mask_gives_nan():
     row = interior_profile(np.zeros((4, 4, 4)), np.zeros((4, 4, 4), bool), SPACING)
     assert all(math.isnan(v) for v in row.values())
+
+
+def test_the_rim_width_and_the_viable_tissue_are_measured():
+    r, lesion = _ball()
+    image = _image(r, lesion, rim_mm=2.5, rim_hu=30.0)
+    row = interior_profile(image, lesion, SPACING)
+    assert 2.0 <= row["rim_width_mm"] <= 3.5
+    # the viable tissue (60 HU) lies below the lesion's mean, which the bright rim raises
+    assert row["viable_offset_hu"] == pytest.approx(60.0 - image[lesion].mean(), abs=0.5)
+    assert row["viable_std_hu"] == pytest.approx(0.0, abs=0.5)
+    plain = interior_profile(_image(r, lesion), lesion, SPACING)
+    assert math.isnan(plain["rim_width_mm"]) and plain["viable_offset_hu"] == pytest.approx(0.0, abs=0.5)
