@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from synthtumor.calibration_defaults import CALIBRATION_ROUNDS
+
 __all__ = ["SUBCOMMANDS"]
 
 #: What ``ArgumentParser.add_subparsers`` returns (argparse's class for it is private).
@@ -200,7 +202,7 @@ def _fit_preset(sub: Subparsers) -> None:
     p.add_argument("--phase", default=None, help="contrast phase of the scans (cases recorded in another are left out)")
     p.add_argument("--name", default=None, help="the preset's name (default fitted_<base>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration draws")
-    p.add_argument("--rounds", type=int, default=6, help="calibration rounds (0: laws as measured)")
+    p.add_argument("--rounds", type=int, default=CALIBRATION_ROUNDS, help="calibration rounds (0: laws as measured)")
     p.add_argument("--min-volume", type=float, default=0.05, metavar="ML", help="skip smaller lesions (mL)")
     p.add_argument("--no-ct-check", action="store_true", help="do not refuse non-HU intensities")
     _add_quiet(p, "no progress, no summary")

@@ -22,7 +22,7 @@ PINNED = {
     "": "2ec84bf4f7590cb0",
     "demo": "3aea1ca20d936a87",
     "evaluate": "6b7584881158b51c",
-    "fit-preset": "d64a99afda34d2d0",
+    "fit-preset": "c29cb42cc91f8a51",  # --rounds default 6 -> 10 (calibration keeps the later rounds mean)
     "generate": "b541d75cb6132c80",
     "info": "3aa87dbc4bf9c0b4",
     "phantom": "a3a9bfaebf4a928e",

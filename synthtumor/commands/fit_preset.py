@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from synthtumor.calibration_defaults import CALIBRATION_ROUNDS
 from synthtumor.errors import ConfigError
 from synthtumor.realism.fit import fit_preset
 
@@ -68,7 +69,7 @@ def run_fit_preset(
     phase: str | None = None,
     name: str | None = None,
     seed: int = 0,
-    rounds: int = 6,
+    rounds: int = CALIBRATION_ROUNDS,
     min_volume_ml: float = 0.05,
     expect_ct: bool = True,
     quiet: bool = False,

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from synthtumor import __version__
+from synthtumor.calibration_defaults import CALIBRATION_ROUNDS
 from synthtumor.case import Phase
 from synthtumor.errors import DatasetLayoutError
 from synthtumor.generators.config import GeneratorConfig, load_preset_dict
@@ -75,7 +76,7 @@ def fit_preset(
     phase: str | None = None,
     name: str | None = None,
     seed: int = 0,
-    rounds: int = 6,
+    rounds: int = CALIBRATION_ROUNDS,
     lesions_per_round: int = SYNTHETIC_PER_ROUND,
     min_volume_ml: float = 0.05,
     expect_ct: bool = True,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from synthtumor.calibration_defaults import CALIBRATION_ROUNDS
 from synthtumor.config_paths import config_dir, read_yaml_mapping
 from synthtumor.config_rules import ConfigError, bounded, built, check_fields
 
@@ -39,7 +40,7 @@ class ArmSpec:
     generator: str = bounded("heuristic", kind="choice", options=("heuristic",))  # the only one available yet
     ratio: float = bounded(0.5, 0, 1, low_open=True)
     fitted: bool = bounded(False, kind="bool")
-    fit_rounds: int = bounded(6, 0, None, "int")
+    fit_rounds: int = bounded(CALIBRATION_ROUNDS, 0, None, "int")
 
     def __post_init__(self) -> None:
         """Every value is checked here, however the arm is built (:func:`bounded` fields)."""
