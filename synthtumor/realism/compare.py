@@ -43,10 +43,10 @@ FEATURE_PRESET_KEYS: dict[str, str] = {
     "sphericity": "elongation, nodules.prob, margin_mm (hand-written presets: axis_jitter, lobulation)",
     "irregularity": "margin_mm, margin_scale_mm, nodules, lobulation, irregularity",
     "contrast_hu": "appearance.<phase>.contrast_hu (also patterns, necrosis_hu, rim_hu)",
-    "std_hu": "appearance.<phase>.texture, texture_size_exponent (also patterns)",
+    "std_hu": "appearance.<phase>.texture, texture_size_exponent (also patterns, necrosis_by_size, rim_hu)",
     "glcm_contrast": "appearance.<phase>.texture, texture_scale_mm",
     "glcm_homogeneity": "appearance.<phase>.texture_scale_mm, texture",
-    "edge_width_mm": "edge_width_mm",
+    "edge_width_mm": "edge_width_mm (also appearance.<phase>.rim_hu, rim_width_mm, rim_profile)",
 }
 
 
