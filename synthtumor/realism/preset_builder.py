@@ -42,13 +42,14 @@ preset key                      fitted from
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from synthtumor.generators.config import GeneratorConfig
+from synthtumor.generators.config import AppearanceLaw, GeneratorConfig
 from synthtumor.generators.laws import Law
 from synthtumor.lesions.shape import VOXEL_BOX_STD
 from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
@@ -224,7 +225,26 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
     placement.update({k: float(f"{v:.4g}") for k, v in laws.placement.items()})
     placement["on_no_room"] = "skip"  # shrinking a lesion that finds no room would bend the fitted size law
     out["placement"] = placement
+    for key in ("size_law", "edge_width_mm"):
+        _clamp_clip_range(out, key, GeneratorConfig)
+    for key in ("contrast_hu", "texture", "rim_hu", "rim_width_mm", "necrosis_hu", "necrosis_fraction"):
+        _clamp_clip_range(appearance, key, AppearanceLaw)
     return out
+
+
+def _clamp_clip_range(mapping: dict[str, Any], key: str, config_class: type) -> None:
+    """Bring a fitted law's clip range (``low``, ``high``) inside what the config field allows
+    (its :func:`~synthtumor.config_rules.bounded` range), in place: a law scaled by a knob near its
+    limit (texture x 20 of data already 3 noise sigmas wide, say) would otherwise be refused when
+    the preset is read, in the middle of a calibration."""
+    law = mapping.get(key)
+    if not isinstance(law, dict) or "kind" not in law:
+        return
+    lo, hi = next(f.metadata["bounds"] for f in dataclasses.fields(config_class) if f.name == key)
+    for side in ("low", "high"):
+        if law.get(side) is not None:
+            value = law[side] if lo is None else max(law[side], lo)
+            law[side] = value if hi is None else min(value, hi)
 
 
 def with_knob(knobs: Knobs, **changes: float) -> Knobs:

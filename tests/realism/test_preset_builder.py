@@ -1,0 +1,37 @@
+"""build_preset: every knob at its calibration limit still gives a preset generate reads."""
+
+from __future__ import annotations
+
+from synthtumor.generators.config import GeneratorConfig, load_preset_dict
+from synthtumor.realism.fit_laws import fit_counts, fit_positive, fit_signed
+from synthtumor.realism.fit_patterns import FittedPatterns
+from synthtumor.realism.preset_builder import FittedLaws, Knobs, build_preset
+
+
+def _laws() -> FittedLaws:
+    wide = [0.5, 1.0, 2.0, 4.0, 8.0]
+    patterns = FittedPatterns(
+        patterns={"homogeneous": 0.5, "enhancing_rim": 0.5, "necrotic_core": 0.0},
+        necrosis_by_size=(15.0, 4.0, 0.8), rim_hu=fit_positive([20.0, 60.0, 120.0], "rim", floor=1.0),
+        rim_width_mm=fit_positive([1.0, 3.0, 6.0], "reach", floor=0.5, cap=20.0),
+        necrosis_hu=fit_signed([-150.0, 0.0, 150.0], "core"),
+        necrosis_fraction=fit_positive([0.2, 0.5, 0.9], "share", floor=0.1, cap=0.9))
+    return FittedLaws(size=fit_positive([3.0, 30.0, 120.0], "r"), count=fit_counts([1, 3], "n"),
+                      long=fit_positive([1.1, 2.0], "long", floor=1.0, cap=6.0),
+                      flat=fit_positive([1.1, 2.0], "flat", floor=1.0, cap=6.0),
+                      contrast=fit_signed([-300.0, -40.0, 250.0], "contrast"), texture=fit_positive(wide, "texture"),
+                      texture_exponent=0.5, texture_ref_radius_mm=10.0, edge=fit_positive([1.0, 10.0], "edge"),
+                      placement={"subcapsular_prob": 0.5}, patterns=patterns)
+
+
+def test_knobs_at_their_limits_keep_every_clip_range_inside_what_the_preset_allows():
+    base_raw = load_preset_dict("liver_metastasis")
+    base = GeneratorConfig.from_dict(base_raw)
+    for extreme in (Knobs(size=5.0, contrast=200.0, texture=20.0, edge=20.0, rim=10.0, rim_width=5.0),
+                    Knobs(size=0.2, contrast=-200.0, texture=0.05, edge=0.05, rim=0.1, rim_width=0.2)):
+        preset = build_preset(base_raw, base, _laws(), extreme, "portal", "extreme")
+        config = GeneratorConfig.from_dict(preset)  # raised ConfigError before the clamp
+        law = config.law_for("portal")
+        assert law.texture.high <= 10.0 and law.rim_hu.high <= 500.0 and law.rim_width_mm.high <= 20.0
+        assert config.size_law.high <= 150.0 and config.edge_width_mm.high <= 20.0
+        assert law.necrosis_by_size == (15.0, 4.0, 0.8) and law.rim_profile == "band"
