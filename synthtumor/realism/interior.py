@@ -2,7 +2,11 @@
 
 Depth is the Euclidean distance (mm, through the spacing) from a lesion voxel to the nearest
 voxel outside the lesion, ``d``; ``d_max`` its largest value in the lesion and ``rel = d / d_max``.
-Three bands, each summarised by the median HU of its voxels (robust to a calcified speck):
+The surface layer (lesion voxels with a face neighbour outside the lesion) belongs to no band: its
+HU mixes with the surroundings' (the scan's blur, a mask drawn a little wide, a thick slice's
+partial volume), which would make a plain hypodense lesion's periphery look like a rim. Three
+bands of the other voxels, each summarised by the median HU of its voxels (robust to a calcified
+speck):
 
 =============  ==========================================  ==========================================
 band           voxels                                      why
@@ -71,10 +75,15 @@ def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str
     out = dict.fromkeys(INTERIOR_KEYS, math.nan)
     if not lesion.any():
         return out
-    depth = ndi.distance_transform_edt(np.pad(lesion, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    padded = np.pad(lesion, 1)
+    depth = ndi.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1, 1:-1]
+    below_surface = ndi.binary_erosion(padded)[1:-1, 1:-1, 1:-1]
     d = depth[lesion]
     hu = np.asarray(image, dtype=np.float64)[lesion]
     rel = d / float(d.max())
+    lesion_mean = float(hu.mean())
+    inside = below_surface[lesion]  # the surface layer's partial volume with the surroundings counts in no band
+    d, hu, rel = d[inside], hu[inside], rel[inside]
     bands = {"periphery": d <= PERIPHERY_MM, "middle": (d > PERIPHERY_MM) & (rel < CORE_REL), "core": rel >= CORE_REL}
     med = {k: float(np.median(hu[m])) if int(m.sum()) >= MIN_BAND_VOXELS else math.nan for k, m in bands.items()}
     inner = med["middle"]
@@ -85,14 +94,14 @@ def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str
     if math.isfinite(inner):
         out["viable_std_hu"] = float(hu[viable].std())
     out["rim_hu"] = med["periphery"] - inner
-    out["viable_offset_hu"] = inner - float(hu.mean())
+    out["viable_offset_hu"] = inner - lesion_mean
     if out["rim_hu"] >= RIM_HU:
         out["rim_width_mm"] = _rim_width(d, hu, inner)
     out["core_drop_hu"] = med["middle"] - med["core"]
     out["core_hu"] = med["core"]
     if math.isfinite(out["core_drop_hu"]):
         dark = int(np.count_nonzero(hu < 0.5 * (med["middle"] + med["core"])))
-        out["core_radius_fraction"] = (dark / hu.size) ** (1.0 / 3.0)
+        out["core_radius_fraction"] = (dark / lesion.sum()) ** (1.0 / 3.0)
     return out
 
 

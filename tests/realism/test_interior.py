@@ -78,3 +78,14 @@ def test_the_rim_width_and_the_viable_tissue_are_measured():
     assert row["viable_std_hu"] == pytest.approx(0.0, abs=0.5)
     plain = interior_profile(_image(r, lesion), lesion, SPACING)
     assert math.isnan(plain["rim_width_mm"]) and plain["viable_offset_hu"] == pytest.approx(0.0, abs=0.5)
+
+
+def test_a_blurred_hypodense_lesion_with_a_generous_mask_is_not_called_rim():
+    """The surface layer mixes with the surroundings (blur, a mask drawn a voxel wide): no band holds it."""
+    from scipy import ndimage as ndi
+
+    r, lesion = _ball(radius_vox=10.0)
+    image = ndi.gaussian_filter(_image(r, lesion), 1.0)  # 100 HU around, 60 HU inside, blurred
+    wide = ndi.binary_dilation(lesion)
+    row = interior_profile(image + np.random.default_rng(1).normal(0, 5, r.shape), wide, SPACING)
+    assert not is_rim(row)  # (14.6 HU, a rim, when the surface layer counted in the periphery)
