@@ -53,10 +53,15 @@ def format_fit_summary(preset: dict[str, Any], out: Path) -> str:
         f"(noise {m['noise_sigma_hu'].get('median')} HU; texture size exponent {law['texture_size_exponent']}), "
         f"sphericity {m['sphericity'].get('median')}, irregularity {m['irregularity'].get('median')}",
     ]
+    patterns = law.get("patterns")
+    lines.append(f"  patterns {patterns} ({p['patterns'].get('source')}; necrotic {p['patterns'].get('necrotic', 0)}, "
+                 f"necrosis by size {law.get('necrosis_by_size')})")
     if p["calibration"]:
-        best = min(p["calibration"], key=lambda r: r["ks_sum"])
-        lines.append(f"  calibration: {len(p['calibration'])} rounds, best KS sum {best['ks_sum']} "
-                     f"(round {best['round']}); knobs {p['knobs']}")
+        rounds = p["calibration"]
+        kept = rounds[len(rounds) // 2:]
+        lines.append(f"  calibration: {len(rounds)} rounds, KS sum {rounds[0]['ks_sum']} in the first, "
+                     f"{rounds[-1]['ks_sum']} in the last; knobs kept (mean of rounds {kept[0]['round']}-"
+                     f"{kept[-1]['round']}) {p['knobs']}")
     return "\n".join(lines)
 
 

@@ -27,3 +27,13 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
     assert err.count("\n") == 0 and "at least 5" in err
     assert main(["fit-preset", "--real", str(data), "--out", str(data / "x.yaml"), "--quiet"]) == 2
     assert "inside the dataset" in capsys.readouterr().err
+
+
+def test_cli_summary_says_the_patterns_and_which_rounds_the_knobs_average(tmp_path, capsys):
+    data = annotated_dataset(tmp_path / "data")
+    out = tmp_path / "mine.yaml"
+    assert main(["fit-preset", "--real", str(data), "--out", str(out), "--rounds", "2"]) == 0
+    printed = capsys.readouterr()
+    text = printed.out + printed.err
+    assert "patterns {'homogeneous': 1.0" in text  # the test lesions are plain blurred balls
+    assert "knobs kept (mean of rounds 1-1)" in text and "KS sum" in text
