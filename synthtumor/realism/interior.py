@@ -30,13 +30,13 @@ Per lesion (NaN where a band holds fewer than ``MIN_BAND_VOXELS``, 10):
 * ``rim_width_mm``: for a lesion called rim, how deep its rim reaches: the deepest edge of the
   0.5 mm depth bins, contiguous from the surface, whose median is at least half the brightest
   periphery bin's excess over the middle (NaN for a lesion without a rim);
-* ``core_radius_fraction``: ``(n_dark / n)^(1/3)``, ``n_dark`` the lesion voxels darker than the
-  midpoint of the middle's and the core's medians (the necrotic share of the radius, as a
-  sphere's core); NaN unless ``core_drop_hu`` is defined.
+* ``core_radius_fraction``: ``(n_dark / n)^(1/3)``, ``n_dark`` the voxels below the surface layer
+  darker than the midpoint of the middle's and the core's medians, ``n`` all the lesion's voxels
+  (the necrotic share of the radius, as a sphere's core); NaN unless ``core_drop_hu`` is defined.
 
 A lesion is called ``rim`` when ``rim_hu >= RIM_HU`` (10 HU) and ``necrotic`` when
-``core_drop_hu >= NECROSIS_HU`` (10 HU): thresholds well above what the partial volume of a
-1 mm blur and a smooth texture of a few HU give, well below the 20-60 HU of enhancing rims and
+``core_drop_hu >= NECROSIS_HU`` (10 HU): thresholds above what a smooth texture of a few HU
+gives (and the blur, once the surface layer is left out), well below the 20-60 HU of enhancing rims and
 necrosis on portal-venous CT.
 """
 
