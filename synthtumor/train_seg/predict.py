@@ -29,6 +29,7 @@ from synthtumor.io.case_io import write_json_atomic
 from synthtumor.io.guards import check_finite_weights, check_output_apart, check_output_free, only_names
 from synthtumor.io.layouts import input_paths, open_input
 from synthtumor.io.nifti import is_nifti, ras_geometry, write_nifti
+from synthtumor.metrics._crop import bounding_box
 from synthtumor.train_seg.config import TrainConfig
 from synthtumor.train_seg.data import dataset_items, inference_transform
 from synthtumor.train_seg.networks import build_network
@@ -84,12 +85,8 @@ def body_box(image: torch.Tensor) -> tuple[slice, slice, slice] | None:
     as they sit elsewhere the labels can differ slightly. None where no voxel is above 0.
     """
     above = torch.as_tensor(image)[0] > 0
-    if not bool(above.any()):
-        return None
-    rows = torch.nonzero(above.any(dim=2).any(dim=1)).flatten()
-    columns = torch.nonzero(above.any(dim=2).any(dim=0)).flatten()
-    return (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(columns[0]), int(columns[-1]) + 1),
-            slice(0, above.shape[2]))
+    plane = bounding_box(above.any(dim=2).numpy())
+    return None if plane is None else (*plane, slice(0, above.shape[2]))
 
 
 def segment_slices(network: torch.nn.Module, image: torch.Tensor, patch_size: tuple[int, ...], context: int,
