@@ -393,11 +393,11 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
         if progress is not None:
             progress(f"round {round_}: {len(rows)} lesions, KS sum {distance:.3f}, knobs {knobs.as_dict()}")
         tried.append(knobs)
-        record["synthetic_medians"]["rim_hu of rim lesions"] = float(f"{_rim_median(rows):.4g}")
-        record["synthetic_medians"]["rim_width_mm mean of rim lesions"] = float(f"{_rim_width_mean(rows):.4g}")
-        rims = (real_rim, record["synthetic_medians"]["rim_hu of rim lesions"])
-        widths = (real_width, record["synthetic_medians"]["rim_width_mm mean of rim lesions"])
-        knobs = _damped(knobs, _step(knobs, real, syn, noise, rough_cap, ratios, rims, widths), gains, last)
+        syn_rim, syn_width = float(f"{_rim_median(rows):.4g}"), float(f"{_rim_width_mean(rows):.4g}")
+        record["synthetic_medians"]["rim_hu of rim lesions"] = syn_rim
+        record["synthetic_medians"]["rim_width_mm mean of rim lesions"] = syn_width
+        step = _step(knobs, real, syn, noise, rough_cap, ratios, (real_rim, syn_rim), (real_width, syn_width))
+        knobs = _damped(knobs, step, gains, last)
     return _averaged(tried[len(tried) // 2:]), history
 
 
