@@ -210,8 +210,8 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
     appearance.pop("target_hu", None)  # the data give the contrast
     appearance.setdefault("patterns", dict(law.patterns))
     appearance.update(laws.patterns.appearance_keys())
-    if laws.patterns.necrosis_by_size is None:
-        appearance.pop("necrosis_by_size", None)
+    if laws.patterns.patterns is not None and laws.patterns.necrosis_by_size is None:
+        appearance.pop("necrosis_by_size", None)  # fitted patterns without a size law replace the base's
     if laws.patterns.rim_hu is not None:
         appearance["rim_hu"] = scale_law(laws.patterns.rim_hu, knobs.rim).to_dict()
     if laws.patterns.rim_width_mm is not None:

@@ -35,3 +35,17 @@ def test_knobs_at_their_limits_keep_every_clip_range_inside_what_the_preset_allo
         assert law.texture.high <= 10.0 and law.rim_hu.high <= 500.0 and law.rim_width_mm.high <= 20.0
         assert config.size_law.high <= 150.0 and config.edge_width_mm.high <= 20.0
         assert law.necrosis_by_size == (15.0, 4.0, 0.8) and law.rim_profile == "band"
+
+
+def test_a_base_size_law_for_necrosis_is_kept_when_the_patterns_are_the_bases_and_replaced_when_fitted():
+    from dataclasses import replace
+
+    base_raw = load_preset_dict("liver_metastasis")
+    base_raw["appearance"]["portal"]["necrosis_by_size"] = {"radius_mm": 12.0, "steepness": 2.0, "max_prob": 0.5}
+    base = GeneratorConfig.from_dict(base_raw)
+    kept = replace(_laws(), patterns=FittedPatterns(record={"source": "base preset (too few)"}))
+    preset = build_preset(base_raw, base, kept, Knobs(), "portal", "kept")
+    assert preset["appearance"]["portal"]["necrosis_by_size"] == {"radius_mm": 12.0, "steepness": 2.0, "max_prob": 0.5}
+    fitted_without = replace(_laws(), patterns=replace(_laws().patterns, necrosis_by_size=None))
+    preset = build_preset(base_raw, base, fitted_without, Knobs(), "portal", "fitted")
+    assert "necrosis_by_size" not in preset["appearance"]["portal"]
