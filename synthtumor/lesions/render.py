@@ -116,6 +116,16 @@ def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm:
     return ~near
 
 
+def _rim_follows_mask(spec: TumorSpec) -> bool:
+    """A ``band`` rim (fitted presets) follows the rendered mask's depth (lesions/texture.py)."""
+    return spec.intensity.rim_profile == "band" and spec.intensity.pattern in ("enhancing_rim", "necrotic_core")
+
+
+def _rendered_depth_mm(inside: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Euclidean depth (mm, float32) of each voxel of ``inside`` below its surface; 0 outside."""
+    return ndi.distance_transform_edt(np.pad(inside, 1), sampling=spacing)[1:-1, 1:-1, 1:-1].astype(np.float32)
+
+
 def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool = False) -> RenderResult:
     """Draw ``specs`` into the prepared case and return the new case.
 
@@ -176,7 +186,8 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
             allowed &= _clear_of_vessels(vessels, box, clearance, affine)
         inside = field.signed_mm <= 0
         inside &= allowed
-        delta = lesion_delta_hu(spec, field, spacing, prepared.parenchyma_median_hu)
+        depth = _rendered_depth_mm(inside, spacing) if _rim_follows_mask(spec) else None
+        delta = lesion_delta_hu(spec, field, spacing, prepared.parenchyma_median_hu, depth)
         delta *= field.alpha
         delta *= allowed
         image[box] += delta

@@ -41,8 +41,10 @@ class IntensitySpec:
         rim_hu: extra HU of the enhancing rim / capsule / peripheral nodules.
         rim_width_mm: thickness of the rim or capsule (mm).
         rim_profile: how an enhancing rim (also a necrotic lesion's) falls with depth ``d`` below
-            the surface: ``gaussian``, ``exp(-d^2 / (2 w^2))``; ``band``, a plateau to ``w`` with a
-            0.5 mm soft inner edge, ``0.5 erfc((d - w) / (0.5 sqrt 2))``.
+            the surface: ``gaussian``, ``exp(-d^2 / (2 w^2))`` (``d`` below the drawn shape's
+            surface); ``band``, a plateau to ``w`` with a 0.5 mm soft inner edge,
+            ``0.5 erfc((d - w) / (0.5 sqrt 2))`` (``d`` the Euclidean depth in the rendered mask,
+            cut faces included).
         calcifications: number of calcification specks.
         calcification_hu: extra HU of a speck.
         calcification_depth, nodule_count, nodule_sharpness: the laws the renderer draws the

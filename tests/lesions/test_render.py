@@ -40,3 +40,32 @@ def test_clear_of_vessels_is_the_euclidean_distance_test(kind, clearance):
     expected = (nearest >= clearance).reshape(got.shape)
     assert 0 < expected.sum() < expected.size
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("pattern", ["enhancing_rim", "necrotic_core"])
+def test_a_band_rim_follows_the_rendered_boundary_where_the_organ_cuts_the_lesion(pattern):
+    """rim_profile band measures depth from the rendered mask (as an enhancing rim follows a real
+    tumour's boundary), so the face the capsule cuts is rimmed too; a gaussian rim keeps the drawn
+    shape's own depth (shipped presets' pinned renders)."""
+    from synthtumor.anatomy import prepare_case
+    from synthtumor.lesions.spec import IntensitySpec, TumorSpec
+
+    from tests.conftest import blob_case
+
+    case = blob_case(noise=0.0, vessels=False)
+    prep = prepare_case(case)
+    values = {}
+    for profile in ("band", "gaussian"):
+        look = IntensitySpec(pattern=pattern, contrast_hu=-40.0, texture_hu=0.0, rim_hu=40.0, rim_width_mm=2.5,
+                             rim_profile=profile, necrosis_fraction=0.3, necrosis_hu=20.0)
+        spec = TumorSpec(centre_mm=(50.0, 0.0, 0.0), radii_mm=(10.0, 10.0, 10.0), rotation=np.eye(3),
+                         size_class="small", shape_seed=1, texture_seed=2, lobulation=0.0, irregularity=0.0,
+                         edge_width_mm=0.3, intensity=look)
+        out = render.render_lesions(prep, [spec]).case
+        x, y, z = (np.argwhere(out.tumor) - (np.array(case.shape) - 1) / 2).T  # mm (1 mm voxels, centred)
+        at = tuple(np.argwhere(out.tumor).T)
+        cut = (x >= 50.0) & ((x / 55) ** 2 + (y / 45) ** 2 + (z / 45) ** 2 > 0.96)  # within about 1 mm of the capsule
+        deep_in_sphere = np.sqrt((x - 50.0) ** 2 + y**2 + z**2) < 5.0
+        values[profile] = float(np.median(out.image[at][cut & deep_in_sphere]))
+    assert values["band"] == pytest.approx(100.0, abs=6.0)  # parenchyma 100 - 40 + the rim's 40
+    assert values["gaussian"] < 75.0  # the drawn sphere is 5 mm deep there: no rim
