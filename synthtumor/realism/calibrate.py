@@ -14,17 +14,28 @@ log or linear units):
 knob               target (real median vs synthetic median)             step
 =================  ===================================================  =====================
 ``size``           rendered over drawn equivalent radius, per lesion     ``1 / median``
-``contrast``       contrast (HU)                                        ``+ d`` HU
-``texture``        std beyond the noise, ``sqrt(std^2 - sigma^2)``      ratio
-``edge``           edge 10-90 % width (mm)                              ratio
+``contrast``       contrast (HU) of the viable tissue (the lesion's     ``+ d`` HU
+                   plus its ``viable_offset_hu``)
+``texture``        the viable tissue's std beyond the noise,            ratio
+                   ``sqrt(std^2 - sigma^2)``
+``edge``           edge 10-90 % width (mm) of the lesions with neither  ratio
+                   rim nor necrotic core (all where either side has
+                   fewer than 5)
 ``rough``          irregularity (hull ratio) and sphericity             ``x exp(mean of d_irr / 0.03,
                                                                         d_sph / 0.05)``
-``nodule_prob``    sphericity                                           ``+ 2.5 (syn - real)``
+``nodule_prob``    lower quartile of sphericity                         ``+ 2.5 (syn - real)``
 ``elongation``     log of the largest over the smallest semi-axis       ratio
 ``rim``            rim over middle (HU) of the lesions called rim       ratio
                    (:mod:`~synthtumor.realism.interior`), both sides
 ``rim_width``      mean rim reach (mm) of the lesions called rim        ratio
 =================  ===================================================  =====================
+
+Each knob steps on what its law was fitted from: the contrast and texture laws come from the
+viable tissue, so a rim or a necrotic core (moved by their own knobs and pattern weights) never
+pulls them; a bright rim just inside the boundary widens the measured edge, so the edge knob
+follows the lesions without one; the margin moves the median sphericity, the multi-nodular
+shapes its low tail. The viable figures fall back to the whole lesion's where a lesion is too
+small for a middle band (:mod:`~synthtumor.realism.interior`).
 
 The size knob is set from each rendered lesion's own ratio of rendered to drawn radius (the
 drawn radius before the sub-nodules' shrink), not from the medians: lesions too big for the room
@@ -46,23 +57,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.stats import ks_2samp
 
-from synthtumor.anatomy import Prepared, prepare_case
-from synthtumor.case import Case
 from synthtumor.errors import SynthTumorError
 from synthtumor.generators.config import GeneratorConfig
 from synthtumor.generators.heuristic import HeuristicGenerator
 from synthtumor.metrics import label_lesions
+from synthtumor.realism.calibration_cases import REFILL_REACH_MM, CalibrationCase, calibration_case, refill_tumours
 from synthtumor.realism.features import FeatureSettings, case_features
-from synthtumor.realism.interior import interior_profile, is_rim
+from synthtumor.realism.interior import interior_profile, is_necrotic, is_rim
 from synthtumor.realism.lesion_measures import principal_radii_mm
-from synthtumor.realism.preset_builder import Knobs, with_knob
+from synthtumor.realism.preset_builder import MIN_PLAIN_LESIONS, Knobs, viable_contrast, viable_std, with_knob
 
 __all__ = ["REFILL_REACH_MM", "TARGETS", "CalibrationCase", "calibrate", "calibration_case", "refill_tumours",
            "simulate"]
@@ -75,144 +84,6 @@ _DAMP = 0.8
 _IRREGULARITY_SCALE = 0.03
 #: ... and so does a difference in sphericity this large (the margin lowers sphericity too).
 _SPHERICITY_SCALE = 0.05
-
-
-@dataclass(eq=False)
-class CalibrationCase:
-    """An annotated scan cut to its organ (plus a margin), its tumours refilled with parenchyma, prepared.
-
-    Attributes:
-        prepared: the cut, refilled case, prepared for placement (no tumour mask; ``avoid`` is
-            the dataset's own avoid mask only).
-        noise_sigma_hu: its noise (HU).
-        refilled_voxels: voxels whose HU (and vessel label) were replaced (:func:`refill_tumours`).
-    """
-
-    prepared: Prepared
-    noise_sigma_hu: float
-    refilled_voxels: int = 0
-
-
-#: Voxels within this distance (mm) of an annotated tumour are refilled with it (its blurred edge).
-REFILL_REACH_MM = 2.0
-#: Directions (a Fibonacci sphere) and step (mm) of the shifts tried for a tumour's source patch.
-_REFILL_DIRECTIONS = 64
-_REFILL_STEP_MM = 2.0
-
-
-def _directions(n: int) -> np.ndarray:
-    i = np.arange(n) + 0.5
-    z = 1.0 - 2.0 * i / n
-    r = np.sqrt(1.0 - z * z)
-    phi = math.pi * (3.0 - math.sqrt(5.0)) * i
-    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
-
-
-def _source_shift(points: np.ndarray, surface: np.ndarray, allowed: np.ndarray,
-                  spacing: np.ndarray) -> np.ndarray | None:
-    """The shortest voxel shift (64 directions, 2 mm steps) moving every point into ``allowed``."""
-    shape = np.asarray(allowed.shape)
-    reach = float(np.linalg.norm(shape * spacing))
-    sparse = surface[:: max(1, len(surface) // 256)]  # a quick first test for large tumours
-    seen = set()
-    for dist in np.arange(_REFILL_STEP_MM, reach, _REFILL_STEP_MM):
-        for u in _directions(_REFILL_DIRECTIONS):
-            shift = np.rint(dist * u / spacing).astype(int)
-            key = tuple(shift.tolist())
-            if key in seen or not any(key):
-                continue
-            seen.add(key)
-            for pts in (sparse, surface, points):  # the surface first: most shifts fail there, cheaply
-                moved = pts + shift
-                if (moved < 0).any() or (moved >= shape).any() or not allowed[tuple(moved.T)].all():
-                    break
-            else:
-                return shift
-    return None
-
-
-def refill_tumours(image: np.ndarray, organ: np.ndarray, tumour: np.ndarray, vessels: np.ndarray | None,
-                   avoid: np.ndarray | None, spacing, seed: int = 0
-                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Replace every annotated tumour by parenchyma, so that calibration draws into the scan as
-    into a healthy one (the tumours neither block placement nor are ever measured).
-
-    The refilled region is each tumour plus the organ voxels within ``REFILL_REACH_MM`` of it
-    (its blurred edge). Each of its 26-connected parts is copied, HU and vessel label together,
-    from the nearest patch of the same shape shifted wholly into tumour-free, avoid-free organ
-    (shifts along 64 directions in 2 mm steps, shortest first), so the copy keeps the scan's own
-    noise texture and vessels. A part with no such patch gets the organ's robust median HU plus
-    Gaussian noise of the organ's robust sigma on its non-vessel voxels (``seed``).
-
-    Returns:
-        ``(image, vessels, refilled)``: new arrays (the inputs are not modified) and the
-        refilled region's mask.
-    """
-    spacing = np.asarray(spacing, dtype=float)
-    tumour = np.asarray(tumour, dtype=bool)
-    near = ndi.distance_transform_edt(~tumour, sampling=spacing) <= REFILL_REACH_MM
-    region = tumour | (near & organ)
-    image = np.array(image, dtype=np.float32, copy=True)
-    vessels = None if vessels is None else vessels.copy()
-    allowed = organ & ~region
-    if avoid is not None:
-        allowed &= ~avoid
-    labels, _ = ndi.label(region, structure=np.ones((3, 3, 3), bool))
-    parenchyma = allowed if vessels is None else allowed & ~vessels
-    values = image[parenchyma] if parenchyma.any() else image[organ & ~region]
-    median = float(np.median(values)) if values.size else 0.0
-    sigma = 1.4826 * float(np.median(np.abs(values - median))) if values.size else 0.0
-    rng = np.random.default_rng(seed)
-    source_image = image.copy()
-    source_vessels = None if vessels is None else vessels.copy()
-    for index, obj in enumerate(ndi.find_objects(labels), start=1):
-        part = labels[obj] == index
-        offset = np.asarray([s.start for s in obj])
-        points = np.argwhere(part) + offset
-        surface = np.argwhere(part & ~ndi.binary_erosion(part)) + offset
-        shift = _source_shift(points, surface, allowed, spacing)
-        at = tuple(points.T)
-        if shift is not None:
-            source = tuple((points + shift).T)
-            image[at] = source_image[source]
-            if vessels is not None:
-                vessels[at] = source_vessels[source]
-        else:
-            keep = vessels[at] if vessels is not None else np.zeros(len(points), bool)
-            fill = tuple(points[~keep].T)
-            image[fill] = median + sigma * rng.standard_normal(int((~keep).sum())).astype(np.float32)
-    return image, vessels, region
-
-
-def calibration_case(case: Case, margin_mm: float = 15.0, seed: int = 0) -> CalibrationCase:
-    """Crop ``case`` to its organ's box grown by ``margin_mm``, refill its annotated tumours with
-    parenchyma (:func:`refill_tumours`: organ again, free for placement) and prepare it.
-
-    A scan that kept its tumours, even as ``avoid``, would have no room for the largest drawn
-    lesions, which placement then skips: calibration would see smaller, paler lesions than a
-    healthy scan receives, and set the contrast too dark.
-    """
-    idx = np.argwhere(case.organ)
-    lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
-    grow = np.ceil(margin_mm / np.asarray(case.spacing)).astype(int)
-    lo, hi = np.maximum(lo - grow, 0), np.minimum(hi + grow, case.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
-    affine = case.affine.copy()
-    affine[:3, 3] += affine[:3, :3] @ lo
-    organ = case.organ[box].copy()
-    image = np.ascontiguousarray(case.image[box])
-    vessels = None if case.vessels is None else case.vessels[box].copy()
-    avoid = None if case.avoid is None else case.avoid[box].copy()
-    refilled = 0
-    if case.tumor is not None and case.tumor[box].any():
-        tumour = case.tumor[box]
-        organ |= tumour
-        image, vessels, region = refill_tumours(image, organ, tumour, vessels, avoid, case.spacing, seed)
-        refilled = int(region.sum())
-    cut = Case.trusted(image=image, affine=affine, case_id=case.case_id, organ=organ, vessels=vessels,
-                       tumor=None, avoid=avoid, phase=case.phase)
-    prepared = prepare_case(cut)
-    return CalibrationCase(prepared, float(prepared.noise_sigma_hu), refilled)
 
 
 def simulate(preset: dict[str, Any], cases: list[CalibrationCase], reps: int, seed: int,
@@ -262,6 +133,18 @@ def _values(rows: list[dict[str, Any]], key: str) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
+def _measured(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The targeted features' finite values, plus the viable tissue's contrast and std
+    (:func:`~synthtumor.realism.preset_builder.viable_contrast`, ``viable_std``): the quantities
+    the contrast and texture laws were fitted from, so their knobs step on them."""
+    out = {key: _values(rows, key) for key in TARGETS}
+    for key, measure in (("viable_contrast_hu", viable_contrast), ("viable_std_hu", viable_std)):
+        x = np.asarray([measure(r) for r in rows], dtype=float)
+        out[key] = x[np.isfinite(x)]
+    out["plain_edge_width_mm"] = _values([r for r in rows if not is_rim(r) and not is_necrotic(r)], "edge_width_mm")
+    return out
+
+
 def _ratio(real: float, synthetic: float) -> float:
     if not (real > 0 and synthetic > 0):
         return 1.0
@@ -292,13 +175,16 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
     if ratios:
         target = 1.0 / float(np.median(ratios))
         k = with_knob(k, size=float(np.clip(k.size ** (1 - _DAMP) * target ** _DAMP, 0.2, 5.0)))
-    if math.isfinite(med["contrast_hu"]) and math.isfinite(ref["contrast_hu"]):
-        k = with_knob(k, contrast=k.contrast + _DAMP * (ref["contrast_hu"] - med["contrast_hu"]))
-    if math.isfinite(med["std_hu"]) and math.isfinite(ref["std_hu"]):
-        f = _ratio(_excess(ref["std_hu"], noise), _excess(med["std_hu"], noise))
+    contrast, std = ("viable_contrast_hu", "viable_std_hu") if "viable_std_hu" in med else ("contrast_hu", "std_hu")
+    if math.isfinite(med[contrast]) and math.isfinite(ref[contrast]):
+        k = with_knob(k, contrast=k.contrast + _DAMP * (ref[contrast] - med[contrast]))
+    if math.isfinite(med[std]) and math.isfinite(ref[std]):
+        f = _ratio(_excess(ref[std], noise), _excess(med[std], noise))
         k = with_knob(k, texture=float(np.clip(k.texture * f, 0.05, 20.0)))
-    if math.isfinite(med["edge_width_mm"]) and math.isfinite(ref["edge_width_mm"]):
-        k = with_knob(k, edge=float(np.clip(k.edge * _ratio(ref["edge_width_mm"], med["edge_width_mm"]), 0.05, 20.0)))
+    plain = min(syn.get("plain_edge_width_mm", np.empty(0)).size, real.get("plain_edge_width_mm", np.empty(0)).size)
+    edge = "plain_edge_width_mm" if plain >= MIN_PLAIN_LESIONS else "edge_width_mm"
+    if math.isfinite(med[edge]) and math.isfinite(ref[edge]):
+        k = with_knob(k, edge=float(np.clip(k.edge * _ratio(ref[edge], med[edge]), 0.05, 20.0)))
     signals = []  # > 0: the synthetic surfaces should be rougher
     if math.isfinite(med["irregularity"]) and math.isfinite(ref["irregularity"]):
         # small lesions' hull ratios sit near (even below) 1 from the voxel staircase alone, so the
@@ -310,7 +196,8 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
         f = math.exp(float(np.clip(_DAMP * float(np.mean(signals)), -math.log(2.0), math.log(2.0))))
         k = with_knob(k, rough=float(np.clip(k.rough * f, 0.02, rough_cap)))
     if math.isfinite(med["sphericity"]) and math.isfinite(ref["sphericity"]):
-        nodule_prob = k.nodule_prob + 2.5 * (med["sphericity"] - ref["sphericity"])
+        low_syn, low_real = (float(np.percentile(v, 25)) for v in (syn["sphericity"], real["sphericity"]))
+        nodule_prob = k.nodule_prob + 2.5 * (low_syn - low_real)
         k = with_knob(k, nodule_prob=float(np.clip(nodule_prob, 0.0, 0.95)))
     if math.isfinite(med["elongation"]) and math.isfinite(ref["elongation"]) and med["elongation"] > 1:
         f = _ratio(math.log(max(ref["elongation"], 1.0001)), math.log(med["elongation"]))
@@ -375,7 +262,7 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
         progress: called with one line per round.
     """
     settings = settings or FeatureSettings()
-    real = {key: _values(real_rows, key) for key in TARGETS}
+    real = _measured(real_rows)
     real_rim, real_width = _rim_median(real_rows), _rim_width_mean(real_rows)
     noise = float(np.median([c.noise_sigma_hu for c in cases]))
     knobs, history, tried = start, [], []
@@ -383,7 +270,7 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
     last: dict[str, int] = {}
     for round_ in range(rounds):
         rows, ratios = simulate(build(knobs), cases, reps, seed, settings)
-        syn = {key: _values(rows, key) for key in TARGETS}
+        syn = _measured(rows)
         distance = _distance(real, syn)
         record = {"round": round_, "knobs": knobs.as_dict(), "synthetic_lesions": len(rows),
                   "rendered_over_drawn_radius": float(f"{np.median(ratios):.4g}") if ratios else None,

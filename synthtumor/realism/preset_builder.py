@@ -16,8 +16,9 @@ preset key                      fitted from
                                 base's)
 ``nodules.prob``                the ``nodule_prob`` knob (count, offset, scale: the base's, or
                                 ``[1, 4]``, ``[0.7, 1.2]``, ``[0.4, 0.7]``)
-``edge_width_mm``               measured edge width less the voxel's partial-volume width,
-                                times the ``edge`` knob
+``edge_width_mm``               measured edge width less the voxel's partial-volume width, of
+                                the lesions with neither rim nor necrotic core (all lesions
+                                where fewer than 5 are plain), times the ``edge`` knob
 ``appearance.<phase>``          ``patterns``, ``necrosis_by_size``, ``rim_hu`` (times the ``rim``
                                 knob), ``rim_width_mm`` (times ``rim_width``), ``rim_profile``,
                                 ``necrosis_hu``, ``necrosis_fraction``: from the measured
@@ -55,9 +56,11 @@ from synthtumor.lesions.shape import VOXEL_BOX_STD
 from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
                                          scale_law, shift_law, summary)
 from synthtumor.realism.fit_patterns import FittedPatterns, fit_patterns
+from synthtumor.realism.interior import is_necrotic, is_rim
 from synthtumor.realism.lesion_measures import MeasuredCase
 
-__all__ = ["FittedLaws", "Knobs", "fit_laws", "build_preset", "excess_texture"]
+__all__ = ["MIN_PLAIN_LESIONS", "FittedLaws", "Knobs", "fit_laws", "build_preset", "excess_texture", "plain_lesions",
+           "viable_contrast", "viable_std"]
 
 #: Largest axis ratio a preset takes (shape_laws: elongation ratios in [1, 6]).
 _MAX_RATIO = 6.0
@@ -119,7 +122,7 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
     radius = [r["equivalent_radius_mm"] for _, r in rows]
     long = [r["radius_1_mm"] / r["radius_2_mm"] for _, r in rows if r["radius_2_mm"] > 0]
     flat = [r["radius_2_mm"] / r["radius_3_mm"] for _, r in rows if r["radius_3_mm"] > 0]
-    textured = [(c, r, _viable_std(r)) for c, r in rows]
+    textured = [(c, r, viable_std(r)) for c, r in rows]
     textured = [(c, r, std) for c, r, std in textured if math.isfinite(std) and c.noise_sigma_hu > 0]
     excess = [excess_texture(std, c.noise_sigma_hu) for c, _, std in textured]
     radii_t = [r["equivalent_radius_mm"] for _, r, _ in textured]
@@ -129,7 +132,7 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
         adjusted = [e / (r / ref) ** exponent for e, r in zip(excess, radii_t)]
         texture = fit_positive(adjusted, f"viable tissue's std beyond the scan noise at r = {ref} mm, in noise sigmas")
     edges = []
-    for c, r in rows:
+    for c, r in plain_lesions(rows, lambda row: row[1]):
         pv = 2.5631 * VOXEL_BOX_STD * max(c.spacing)  # the voxel's own 10-90 % width
         if math.isfinite(r["edge_width_mm"]):
             edges.append(math.sqrt(max(r["edge_width_mm"] ** 2 - pv * pv, 0.25)))
@@ -163,21 +166,37 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
         margin_scale_mm=max(1.0, float(np.median([min(c.spacing[:2]) for c in cases]))))
 
 
-def _viable_std(row: dict[str, Any]) -> float:
+#: Fewest lesions without rim or necrotic core that the edge law and its knob are set from
+#: (else from all lesions).
+MIN_PLAIN_LESIONS = 5
+
+
+def plain_lesions(items: list, row_of=lambda item: item) -> list:
+    """The items whose lesion has neither a rim nor a necrotic core (:mod:`synthtumor.realism.interior`),
+    or all of them when fewer than :data:`MIN_PLAIN_LESIONS` are plain: a bright rim just inside
+    the boundary widens the measured 10-90 % edge, which the rendered rim adds again."""
+    plain = [item for item in items if not is_rim(row_of(item)) and not is_necrotic(row_of(item))]
+    return plain if len(plain) >= MIN_PLAIN_LESIONS else list(items)
+
+
+def viable_std(row: dict[str, Any]) -> float:
     """The std (HU) of the lesion's viable tissue (middle band; :mod:`synthtumor.realism.interior`),
     else of the whole lesion (a lesion too small for a middle)."""
     value = row.get("viable_std_hu", math.nan)
     return value if math.isfinite(value) else row["std_hu"]
 
 
-def _viable_contrast(rows: list[dict[str, Any]]) -> Law:
-    """The contrast law of the viable tissue: each lesion's contrast plus its viable offset
+def viable_contrast(row: dict[str, Any]) -> float:
+    """The contrast (HU) of the lesion's viable tissue: its contrast plus its viable offset
     (:mod:`synthtumor.realism.interior`; 0 where it has none: a lesion too small for one)."""
-    values = []
-    for r in rows:
-        offset = r.get("viable_offset_hu", math.nan)
-        values.append(r["contrast_hu"] + (offset if math.isfinite(offset) else 0.0))
-    return fit_signed(values, "contrast of the viable tissue (middle band) against the 5 mm shell (HU)")
+    offset = row.get("viable_offset_hu", math.nan)
+    return row["contrast_hu"] + (offset if math.isfinite(offset) else 0.0)
+
+
+def _viable_contrast(rows: list[dict[str, Any]]) -> Law:
+    """The contrast law of the viable tissue (:func:`viable_contrast` of each lesion)."""
+    return fit_signed([viable_contrast(r) for r in rows],
+                      "contrast of the viable tissue (middle band) against the 5 mm shell (HU)")
 
 
 def max_rough(base: GeneratorConfig) -> float:

@@ -1,4 +1,4 @@
-"""Calibration draws into the annotated scans as into healthy ones: their tumours are refilled."""
+"""Calibration: draws into the annotated scans as into healthy ones, and how each knob steps."""
 
 from __future__ import annotations
 
@@ -6,51 +6,9 @@ import numpy as np
 import pytest
 
 from synthtumor.generators.config import load_preset_dict
-from synthtumor.realism.calibrate import calibration_case, refill_tumours, simulate
+from synthtumor.realism.calibrate import calibration_case, simulate
 from synthtumor.realism.features import FeatureSettings
-from tests.conftest import blob_case
-
-
-def _big_tumour_case():
-    """A blob liver (radii 55 x 45 x 45 mm) whose centre holds a 30 mm hypo-attenuating tumour."""
-    case = blob_case(seed=3)
-    x, y, z = np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * s for n, s in zip(case.shape, case.spacing)],
-                          indexing="ij")
-    tumour = (x**2 + y**2 + z**2 <= 30.0**2) & case.organ & ~case.vessels
-    image = case.image.copy()
-    image[tumour] -= 50.0
-    return case.replace(image=image, tumor=tumour, case_id="big")
-
-
-def test_calibration_scan_holds_no_annotated_tumour_as_lesion_or_obstacle():
-    case = _big_tumour_case()
-    cal = calibration_case(case)
-    prepared = cal.prepared
-    assert prepared.case.tumor is None
-    assert prepared.case.avoid is None  # the old code kept the tumour as `avoid`
-    assert prepared.occupied is None or not prepared.occupied.any()
-    assert cal.refilled_voxels >= int(case.tumor.sum())
-    # the tumour's voxels (the crop keeps the organ's box + 15 mm) are parenchyma again, and organ
-    idx = np.argwhere(case.organ)
-    lo = np.maximum(idx.min(axis=0) - 15, 0)
-    box = tuple(slice(int(a), int(a) + n) for a, n in zip(lo, prepared.case.shape))
-    tumour = case.tumor[box]
-    assert prepared.case.organ[tumour].all()
-    parenchyma = case.image[case.organ & ~case.tumor & ~case.vessels]
-    refilled = prepared.case.image[tumour & ~prepared.case.vessels]
-    assert abs(float(np.median(refilled)) - float(np.median(parenchyma))) < 3.0
-    assert abs(float(refilled.std()) - float(parenchyma.std())) < 2.0
-
-
-def test_refill_copies_parenchyma_and_vessels_together_and_leaves_inputs():
-    case = blob_case(seed=4, tumor=True)
-    image0 = case.image.copy()
-    image, vessels, region = refill_tumours(case.image, case.organ, case.tumor, case.vessels, None, case.spacing)
-    assert np.array_equal(case.image, image0)  # inputs untouched
-    assert region[case.tumor].all() and not region[~case.organ].any()
-    assert np.array_equal(image[~region], case.image[~region])
-    assert np.array_equal(vessels[~region], case.vessels[~region])
-    assert abs(float(np.median(image[region & ~vessels])) - 100.0) < 4.0  # parenchyma at 100 HU
+from tests.realism.test_calibration_cases import _big_tumour_case
 
 
 def test_calibration_places_large_lesions_where_the_annotated_tumour_was():
@@ -93,3 +51,48 @@ def test_the_kept_knobs_are_the_mean_of_the_later_rounds():
                                                                                 nodule_prob=0.4)])
     assert kept.texture == pytest.approx(1.0) and kept.contrast == pytest.approx(-15.0)
     assert kept.nodule_prob == pytest.approx(0.3) and kept.size == pytest.approx(1.0)
+
+
+def _row(contrast, std, edge, sphericity, viable_offset=float("nan"), viable_std=float("nan"), rim_hu=0.0,
+         core_drop_hu=0.0):
+    return {"equivalent_radius_mm": 10.0, "contrast_hu": contrast, "std_hu": std, "edge_width_mm": edge,
+            "irregularity": 1.1, "sphericity": sphericity, "elongation": 1.3, "viable_offset_hu": viable_offset,
+            "viable_std_hu": viable_std, "rim_hu": rim_hu, "core_drop_hu": core_drop_hu}
+
+
+def test_contrast_and_texture_knobs_step_on_the_viable_tissue_their_laws_were_fitted_from():
+    """Whole-lesion contrast and std mix in the rim and the core, which their own knobs move: the
+    contrast and texture knobs follow the viable tissue (middle band), the edge knob the lesions
+    without rim or core (a rim widens the measured edge), on both sides."""
+    from synthtumor.realism.calibrate import _measured, _step
+    from synthtumor.realism.preset_builder import Knobs
+
+    # real: viable tissue at -50 HU, std 15; rimmed lesions whose edges read wide
+    real = [_row(-35.0, 20.0, 1.5, 0.6, viable_offset=-15.0, viable_std=15.0) for _ in range(6)]
+    real += [_row(-30.0, 25.0, 4.0, 0.6, viable_offset=-20.0, viable_std=15.0, rim_hu=20.0) for _ in range(6)]
+    # synthetic: same whole-lesion figures, viable tissue 10 HU brighter and quieter, plain edges 2x wide
+    syn = [_row(-35.0, 20.0, 3.0, 0.6, viable_offset=-5.0, viable_std=12.0) for _ in range(6)]
+    syn += [_row(-30.0, 25.0, 4.0, 0.6, viable_offset=-10.0, viable_std=12.0, rim_hu=20.0) for _ in range(6)]
+    k = _step(Knobs(), _measured(real), _measured(syn), noise=10.0, rough_cap=5.0, ratios=[])
+    assert k.contrast == pytest.approx(0.8 * -10.0)
+    assert k.texture > 1.2  # sqrt(15^2 - 10^2) / sqrt(12^2 - 10^2) = 1.69, damped
+    assert k.edge == pytest.approx(0.5**0.8)  # plain edges 1.5 against 3.0
+    # whole-lesion figures alone would have left all three where they were
+    whole = [{**r, "viable_offset_hu": float("nan"), "viable_std_hu": float("nan")} for r in syn]
+    k_whole = _step(Knobs(), _measured([{**r, "viable_offset_hu": float("nan"), "viable_std_hu": float("nan")}
+                                        for r in real]), _measured(whole), noise=10.0, rough_cap=5.0, ratios=[])
+    assert k_whole.contrast == 0.0 and k_whole.texture == 1.0
+
+
+def test_the_multinodular_share_steps_on_the_lower_quartile_of_sphericity():
+    """Median sphericity moves the margin; the least spherical quarter (multi-nodular shapes) the
+    multi-nodular share: a synthetic set as round in the median but with a longer low tail gets fewer."""
+    from synthtumor.realism.calibrate import _measured, _step
+    from synthtumor.realism.preset_builder import Knobs
+
+    real = [_row(-40.0, 20.0, 2.0, s) for s in np.linspace(0.55, 0.75, 21)]
+    tail = np.concatenate([np.linspace(0.35, 0.65, 11), np.linspace(0.66, 0.75, 10)])
+    syn = [_row(-40.0, 20.0, 2.0, s) for s in tail]
+    assert np.median([r["sphericity"] for r in syn]) == pytest.approx(0.65, abs=0.01)
+    k = _step(Knobs(nodule_prob=0.5), _measured(real), _measured(syn), noise=10.0, rough_cap=5.0, ratios=[])
+    assert k.nodule_prob < 0.5 - 2.5 * 0.05

@@ -49,3 +49,17 @@ def test_a_base_size_law_for_necrosis_is_kept_when_the_patterns_are_the_bases_an
     fitted_without = replace(_laws(), patterns=replace(_laws().patterns, necrosis_by_size=None))
     preset = build_preset(base_raw, base, fitted_without, Knobs(), "portal", "fitted")
     assert "necrosis_by_size" not in preset["appearance"]["portal"]
+
+
+def test_the_edge_law_comes_from_lesions_without_rim_or_core_when_there_are_enough():
+    from synthtumor.realism.preset_builder import MIN_PLAIN_LESIONS, plain_lesions
+
+    rim = {"rim_hu": 25.0, "core_drop_hu": 0.0}
+    core = {"rim_hu": 0.0, "core_drop_hu": 30.0}
+    plain = {"rim_hu": 2.0, "core_drop_hu": float("nan")}  # too small for a core band
+    rows = [rim] * 4 + [core] * 3 + [plain] * MIN_PLAIN_LESIONS
+    assert plain_lesions(rows) == [plain] * MIN_PLAIN_LESIONS
+    few = [rim] * 4 + [plain] * (MIN_PLAIN_LESIONS - 1)
+    assert plain_lesions(few) == few  # too few plain lesions: all of them
+    pairs = [("case", r) for r in rows]
+    assert plain_lesions(pairs, lambda item: item[1]) == [("case", plain)] * MIN_PLAIN_LESIONS
