@@ -28,6 +28,8 @@ knob               target (real median vs synthetic median)             step
 ``rim``            rim over middle (HU) of the lesions called rim       ratio
                    (:mod:`~synthtumor.realism.interior`), both sides
 ``rim_width``      mean rim reach (mm) of the lesions called rim        ratio
+``necrosis``       core median HU of the lesions called necrotic,       ``+ d`` HU
+                   both sides
 =================  ===================================================  =====================
 
 Each knob steps on what its law was fitted from: the contrast and texture laws come from the
@@ -160,6 +162,11 @@ def _rim_median(rows: list[dict[str, Any]]) -> float:
     return float(np.median(values)) if values else math.nan
 
 
+def _core_median(rows: list[dict[str, Any]]) -> float:
+    values = [r["core_hu"] for r in rows if is_necrotic(r) and math.isfinite(r.get("core_hu", math.nan))]
+    return float(np.median(values)) if values else math.nan
+
+
 def _rim_width_mean(rows: list[dict[str, Any]]) -> float:
     """Mean, not median: the reach comes in 0.5 mm steps."""
     values = [r["rim_width_mm"] for r in rows if is_rim(r) and math.isfinite(r.get("rim_width_mm", math.nan))]
@@ -168,7 +175,8 @@ def _rim_width_mean(rows: list[dict[str, Any]]) -> float:
 
 def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray], noise: float, rough_cap: float,
           ratios: list[float], rims: tuple[float, float] = (math.nan, math.nan),
-          rim_widths: tuple[float, float] = (math.nan, math.nan)) -> Knobs:
+          rim_widths: tuple[float, float] = (math.nan, math.nan),
+          cores: tuple[float, float] = (math.nan, math.nan)) -> Knobs:
     med = {k: (float(np.median(v)) if v.size else math.nan) for k, v in syn.items()}
     ref = {k: (float(np.median(v)) if v.size else math.nan) for k, v in real.items()}
     k = knobs
@@ -206,10 +214,12 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
         k = with_knob(k, rim=float(np.clip(k.rim * _ratio(*rims), 0.1, 10.0)))
     if all(math.isfinite(v) and v > 0 for v in rim_widths):
         k = with_knob(k, rim_width=float(np.clip(k.rim_width * _ratio(*rim_widths), 0.2, 5.0)))
+    if all(math.isfinite(v) for v in cores):
+        k = with_knob(k, necrosis=float(np.clip(k.necrosis + _DAMP * (cores[0] - cores[1]), -100.0, 100.0)))
     return k
 
 
-#: Knobs stepped on the log scale (the others, ``contrast`` and ``nodule_prob``, linearly).
+#: Knobs stepped on the log scale (the others, ``contrast``, ``nodule_prob`` and ``necrosis``, linearly).
 _LOG_KNOBS = ("size", "texture", "edge", "rough", "elongation", "rim", "rim_width")
 
 
@@ -263,7 +273,7 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
     """
     settings = settings or FeatureSettings()
     real = _measured(real_rows)
-    real_rim, real_width = _rim_median(real_rows), _rim_width_mean(real_rows)
+    real_rim, real_width, real_core = _rim_median(real_rows), _rim_width_mean(real_rows), _core_median(real_rows)
     noise = float(np.median([c.noise_sigma_hu for c in cases]))
     knobs, history, tried = start, [], []
     gains: dict[str, float] = {}
@@ -283,7 +293,10 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
         syn_rim, syn_width = float(f"{_rim_median(rows):.4g}"), float(f"{_rim_width_mean(rows):.4g}")
         record["synthetic_medians"]["rim_hu of rim lesions"] = syn_rim
         record["synthetic_medians"]["rim_width_mm mean of rim lesions"] = syn_width
-        step = _step(knobs, real, syn, noise, rough_cap, ratios, (real_rim, syn_rim), (real_width, syn_width))
+        syn_core = float(f"{_core_median(rows):.4g}")
+        record["synthetic_medians"]["core_hu of necrotic lesions"] = syn_core
+        step = _step(knobs, real, syn, noise, rough_cap, ratios, (real_rim, syn_rim), (real_width, syn_width),
+                     (real_core, syn_core))
         knobs = _damped(knobs, step, gains, last)
     return _averaged(tried[len(tried) // 2:]), history
 

@@ -10,13 +10,14 @@
    lesions per case, axis ratios, contrast for the phase, texture relative to the scan noise
    (with its slope on size), edge width, placement distances and the subcapsular fraction, the
    internal patterns from each lesion's interior (:mod:`synthtumor.realism.fit_patterns`: how
-   often a rim, how often and from which size a necrotic core); the base preset's rim width,
-   calcifications and mass effect are kept;
+   often a rim and how deep it reaches, how often and from which size a necrotic core, the core's
+   HU and share of the radius); the base preset's calcifications, texture scale and mass effect
+   are kept;
 3. **calibrate** (:mod:`synthtumor.realism.calibrate`): draw lesions with the preset into the
    annotated scans themselves (their tumours refilled with parenchyma, so the scans hold the room
-   of healthy ones), measure them with the same code, and move size, contrast,
-   texture, edge, surface roughness, the multi-nodular fraction, elongation and rim brightness until their
-   medians meet the real ones;
+   of healthy ones), measure them with the same code, and move size, contrast, texture, edge,
+   surface roughness, the multi-nodular fraction, elongation, the rim's brightness and reach and
+   the necrotic cores' HU until their medians meet the real ones;
 4. return the preset mapping with ``provenance``: dataset, cases, lesions, phase, base, every
    measured feature's median and 10-90 % range, the knobs and each calibration round.
 
@@ -153,8 +154,7 @@ def fit_preset(
         "lesions": len(rows), "lesions_skipped_below_min_volume": skipped, "min_volume_ml": float(min_volume_ml),
         "phase": phase_key, "base": base_cfg.name, "seed": seed, "calibration_rounds": rounds,
         "calibration_cases": len(calibration),
-        "kept_from_base": [("rim width, calcification laws" if laws.patterns.patterns is not None else
-                            "appearance patterns and their rim / necrosis / calcification laws"), "texture_scale_mm",
+        "kept_from_base": [_kept_appearance(laws.patterns), "texture_scale_mm",
                            "mass_effect_min_radius_mm", "mass_effect_strength", "nodules count, offset and scale",
                            "appearance of the other phases"],
         "measured": laws.measured,
@@ -166,3 +166,13 @@ def fit_preset(
     }
     GeneratorConfig.from_dict(preset)  # what generate will read: fail here, not there
     return preset
+
+
+def _kept_appearance(patterns) -> str:
+    """Which appearance laws the base preset still gives (for the provenance)."""
+    if patterns.patterns is None:
+        return "appearance patterns and their rim / necrosis / calcification laws"
+    kept = [name for name, law in (("rim_hu", patterns.rim_hu), ("rim_width_mm", patterns.rim_width_mm),
+                                   ("necrosis_hu", patterns.necrosis_hu),
+                                   ("necrosis_fraction", patterns.necrosis_fraction)) if law is None]
+    return ", ".join([*kept, "calcification laws"])

@@ -21,7 +21,8 @@ preset key                      fitted from
                                 where fewer than 5 are plain), times the ``edge`` knob
 ``appearance.<phase>``          ``patterns``, ``necrosis_by_size``, ``rim_hu`` (times the ``rim``
                                 knob), ``rim_width_mm`` (times ``rim_width``), ``rim_profile``,
-                                ``necrosis_hu``, ``necrosis_fraction``: from the measured
+                                ``necrosis_hu`` (plus the ``necrosis`` knob, HU),
+                                ``necrosis_fraction``: from the measured
                                 interiors (:mod:`.fit_patterns`; the base's where too few lesions
                                 have one); the base's other pattern parameters; ``contrast_hu``:
                                 measured contrast (HU) of the viable tissue (the lesion's contrast
@@ -86,6 +87,7 @@ class Knobs:
     elongation: float = 1.0
     rim: float = 1.0  # scales the fitted rim_hu law
     rim_width: float = 1.0  # scales the fitted rim_width_mm law
+    necrosis: float = 0.0  # shifts the fitted necrosis_hu law (HU)
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(f"{getattr(self, k):.5g}") for k in self.__dataclass_fields__}
@@ -235,6 +237,8 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
         appearance["rim_hu"] = scale_law(laws.patterns.rim_hu, knobs.rim).to_dict()
     if laws.patterns.rim_width_mm is not None:
         appearance["rim_width_mm"] = scale_law(laws.patterns.rim_width_mm, knobs.rim_width).to_dict()
+    if laws.patterns.necrosis_hu is not None:
+        appearance["necrosis_hu"] = shift_law(laws.patterns.necrosis_hu, knobs.necrosis).to_dict()
     appearance["contrast_hu"] = shift_law(laws.contrast, knobs.contrast).to_dict()
     appearance["texture"] = scale_law(laws.texture, knobs.texture).to_dict()
     appearance["texture_size_exponent"] = laws.texture_exponent

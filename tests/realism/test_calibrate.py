@@ -96,3 +96,20 @@ def test_the_multinodular_share_steps_on_the_lower_quartile_of_sphericity():
     assert np.median([r["sphericity"] for r in syn]) == pytest.approx(0.65, abs=0.01)
     k = _step(Knobs(nodule_prob=0.5), _measured(real), _measured(syn), noise=10.0, rough_cap=5.0, ratios=[])
     assert k.nodule_prob < 0.5 - 2.5 * 0.05
+
+
+def test_the_necrosis_knob_follows_the_core_hu_of_the_lesions_called_necrotic_on_both_sides():
+    """Cores drawn at the fitted HU read brighter once blurred with the viable tissue around them,
+    and too bright a core is not called necrotic at all: the knob darkens them until the called
+    cores' median meets the real one."""
+    from synthtumor.realism.calibrate import _core_median, _measured, _step
+    from synthtumor.realism.preset_builder import Knobs
+
+    real = [{**_row(-40.0, 25.0, 2.0, 0.6, core_drop_hu=30.0), "core_hu": 25.0} for _ in range(5)]
+    syn = [{**_row(-40.0, 25.0, 2.0, 0.6, core_drop_hu=12.0), "core_hu": 37.0} for _ in range(5)]
+    syn += [{**_row(-40.0, 25.0, 2.0, 0.6, core_drop_hu=5.0), "core_hu": 60.0}]  # not called necrotic
+    cores = (_core_median(real), _core_median(syn))
+    assert cores == (25.0, 37.0)
+    k = _step(Knobs(), _measured(real), _measured(syn), noise=10.0, rough_cap=5.0, ratios=[], cores=cores)
+    assert k.necrosis == pytest.approx(0.8 * -12.0)
+

@@ -27,13 +27,14 @@ def _laws() -> FittedLaws:
 def test_knobs_at_their_limits_keep_every_clip_range_inside_what_the_preset_allows():
     base_raw = load_preset_dict("liver_metastasis")
     base = GeneratorConfig.from_dict(base_raw)
-    for extreme in (Knobs(size=5.0, contrast=200.0, texture=20.0, edge=20.0, rim=10.0, rim_width=5.0),
-                    Knobs(size=0.2, contrast=-200.0, texture=0.05, edge=0.05, rim=0.1, rim_width=0.2)):
+    for extreme in (Knobs(size=5.0, contrast=200.0, texture=20.0, edge=20.0, rim=10.0, rim_width=5.0, necrosis=100.0),
+                    Knobs(size=0.2, contrast=-200.0, texture=0.05, edge=0.05, rim=0.1, rim_width=0.2, necrosis=-100.0)):
         preset = build_preset(base_raw, base, _laws(), extreme, "portal", "extreme")
         config = GeneratorConfig.from_dict(preset)  # raised ConfigError before the clamp
         law = config.law_for("portal")
         assert law.texture.high <= 10.0 and law.rim_hu.high <= 500.0 and law.rim_width_mm.high <= 20.0
         assert config.size_law.high <= 150.0 and config.edge_width_mm.high <= 20.0
+        assert -200.0 <= law.necrosis_hu.low and law.necrosis_hu.high <= 200.0
         assert law.necrosis_by_size == (15.0, 4.0, 0.8) and law.rim_profile == "band"
 
 
@@ -63,3 +64,13 @@ def test_the_edge_law_comes_from_lesions_without_rim_or_core_when_there_are_enou
     assert plain_lesions(few) == few  # too few plain lesions: all of them
     pairs = [("case", r) for r in rows]
     assert plain_lesions(pairs, lambda item: item[1]) == [("case", plain)] * MIN_PLAIN_LESIONS
+
+
+def test_the_necrosis_knob_shifts_the_core_hu_law():
+    base_raw = load_preset_dict("liver_metastasis")
+    base = GeneratorConfig.from_dict(base_raw)
+    def law(knobs):
+        return GeneratorConfig.from_dict(build_preset(base_raw, base, _laws(), knobs, "portal", "p")).law_for("portal")
+
+    plain, moved = law(Knobs()), law(Knobs(necrosis=-8.0))
+    assert moved.necrosis_hu.param("mean") == plain.necrosis_hu.param("mean") - 8.0
