@@ -237,6 +237,9 @@ class GeneratorConfig:
         edge_width_mm: ``U(a, b)`` 10-90 % edge width before voxel partial volume (mm).
         margin_mm: ``U(a, b)`` infiltrative-margin amplitude (mm; see ``TumorSpec.margin_mm``).
         margin_scale_mm: ``U(a, b)`` its correlation length (mm).
+        single_component: each lesion's mask is its largest 26-connected part
+            (``TumorSpec.single_component``); fitted presets set it, shipped presets keep the
+            islands (their pinned renders).
         mass_effect_min_radius_mm: lesions with equivalent radius at or above this push
             their surroundings (mm).
         mass_effect_strength: ``U(a, b)`` push amplitude (fraction of the radius, < 1).
@@ -266,6 +269,7 @@ class GeneratorConfig:
     edge_width_mm: Range = bounded((1.0, 2.5), 0, 20, law_or_range)
     margin_mm: Range = bounded((0.0, 0.0), 0, 10, law_or_range)
     margin_scale_mm: Range = bounded((2.0, 2.0), 0.3, 20, "range")
+    single_component: bool = bounded(False, kind="bool")
     mass_effect_min_radius_mm: float = bounded(15.0, 0.0, 500.0)
     mass_effect_strength: Range = bounded((0.0, 0.0), 0, 0.6, "range")
     placement: PlacementRules = field(default_factory=PlacementRules)
@@ -317,7 +321,8 @@ class GeneratorConfig:
             kw["size_classes_mm"] = data["size_classes_mm"]
         # every value below is checked against its field's bounds when the preset is built
         for key in ("size_jitter", "axis_jitter", "lobulation", "irregularity", "edge_width_mm", "counts",
-                    "mass_effect_strength", "margin_mm", "margin_scale_mm", "mass_effect_min_radius_mm"):
+                    "mass_effect_strength", "margin_mm", "margin_scale_mm", "mass_effect_min_radius_mm",
+                    "single_component"):
             if key in data:
                 kw[key] = data[key]
         for key in ("size_law", "count_law"):

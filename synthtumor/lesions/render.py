@@ -19,7 +19,7 @@ from scipy import ndimage as ndi
 from synthtumor.anatomy import Prepared
 from synthtumor.case import Case
 from synthtumor.lesions.mass_effect import ZONE_FACTOR, displace
-from synthtumor.lesions.shape import lesion_box, lesion_field
+from synthtumor.lesions.shape import edge_reach_mm, lesion_box, lesion_field
 from synthtumor.lesions.spec import TumorSpec
 from synthtumor.lesions.texture import lesion_delta_hu
 
@@ -116,6 +116,22 @@ def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm:
     return ~near
 
 
+def _largest_part_zone(inside: np.ndarray, spacing: np.ndarray, reach_mm: float) -> np.ndarray:
+    """The largest 26-connected part of ``inside`` and the voxels within ``reach_mm`` (the
+    edge's blur) of it that are not nearer another part: what a single-component lesion may
+    change. The faint blur of bumps that never became voxels of the lesion goes too."""
+    labels, n = ndi.label(inside, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return np.ones(inside.shape, dtype=bool)
+    largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    part = labels == largest
+    zone = ndi.distance_transform_edt(~part, sampling=spacing) <= reach_mm
+    if n > 1:
+        nearest = ndi.distance_transform_edt(~inside, sampling=spacing, return_distances=False, return_indices=True)
+        zone &= labels[tuple(nearest)] == largest
+    return zone
+
+
 def _rim_follows_mask(spec: TumorSpec) -> bool:
     """A ``band`` rim (fitted presets) follows the rendered mask's depth (lesions/texture.py)."""
     return spec.intensity.rim_profile == "band" and spec.intensity.pattern in ("enhancing_rim", "necrotic_core")
@@ -186,6 +202,10 @@ def render_lesions(prepared: Prepared, specs: list[TumorSpec], *, inplace: bool 
             allowed &= _clear_of_vessels(vessels, box, clearance, affine)
         inside = field.signed_mm <= 0
         inside &= allowed
+        if spec.single_component:
+            keep = _largest_part_zone(inside, spacing, edge_reach_mm(spec, affine))
+            inside &= keep
+            allowed &= keep
         depth = _rendered_depth_mm(inside, spacing) if _rim_follows_mask(spec) else None
         delta = lesion_delta_hu(spec, field, spacing, prepared.parenchyma_median_hu, depth)
         delta *= field.alpha

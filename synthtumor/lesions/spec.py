@@ -154,6 +154,10 @@ class TumorSpec:
         wraps_vessels: placement kept only part of the lesion clear of vessels (placement's
             ``vessel_reach`` < 1); the renderer then removes every voxel closer than
             ``vessel_clearance_mm`` to a vessel, so the lesion grows around them.
+        single_component: the renderer keeps only the lesion's largest 26-connected part (with
+            the blur around it): islands an infiltrative margin throws off, or parts the
+            vessels, the capsule or other tumours cut away, are left as parenchyma, so the lesion
+            is one lesion in its mask, as an annotated tumour is.
     """
 
     centre_mm: tuple[float, float, float] = bounded(kind="numbers", length=3)
@@ -174,6 +178,7 @@ class TumorSpec:
     margin_mm: float = bounded(0.0, 0)
     margin_scale_mm: float = bounded(2.0, 0, low_open=True)
     wraps_vessels: bool = False
+    single_component: bool = False
 
     def __post_init__(self) -> None:
         """Every field's range is checked here, however the spec is built (a manifest's line,

@@ -14,6 +14,8 @@ preset key                      fitted from
                                 knob; ``margin_scale_mm`` ``U(s, 2 s)``, ``s`` the larger of 1 mm
                                 and the median in-plane spacing (lobulation, irregularity: the
                                 base's)
+``single_component``            true: each drawn lesion renders as one connected lesion, as
+                                each annotated one was measured (no islands of its margin)
 ``nodules.prob``                the ``nodule_prob`` knob (count, offset, scale: the base's, or
                                 ``[1, 4]``, ``[0.7, 1.2]``, ``[0.4, 0.7]``)
 ``edge_width_mm``               measured edge width less the voxel's partial-volume width, of
@@ -220,6 +222,7 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
     rough = min(max(knobs.rough, 0.0), _MAX_MARGIN_MM)
     out["margin_mm"] = [float(f"{0.5 * rough:.4g}"), float(f"{1.5 * rough:.4g}")]
     out["margin_scale_mm"] = [float(f"{laws.margin_scale_mm:.4g}"), float(f"{2 * laws.margin_scale_mm:.4g}")]
+    out["single_component"] = True  # each lesion measures as one lesion, as the annotated ones did
     nodules = dict(base_raw.get("nodules") or {"count": [1, 4], "offset": [0.7, 1.2], "scale": [0.4, 0.7]})
     nodules["prob"] = float(f"{knobs.nodule_prob:.4g}")
     out["nodules"] = nodules

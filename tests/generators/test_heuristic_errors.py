@@ -75,6 +75,7 @@ def test_unknown_preset():
         ({"appearance": {"portal": {"texture": [-1, 1]}}}, "outside"),
         ({"mass_effect_strength": [0.1, 0.9]}, "outside"),
         ({"colour": "red"}, "unknown keys"),
+        ({"single_component": "yes"}, "single_component must be true or false"),
     ],
 )
 def test_out_of_range_config_values(override, words):

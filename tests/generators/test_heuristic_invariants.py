@@ -55,6 +55,27 @@ def test_invariants_on_synthetic_organs(preset, spacing):
         check_invariants(case, result.case, result, gen.config.placement.vessel_clearance_mm)
 
 
+def test_invariants_hold_and_each_lesion_is_one_part_with_single_component():
+    """A wide infiltrative margin and lesions wrapping the vessels leave islands; with
+    single_component (fitted presets) each lesion is one 26-connected part, invariants intact."""
+    case = blob_case(tumor=True, avoid=True)
+    rough = {"margin_mm": [3.0, 5.0], "margin_scale_mm": [1.5, 3.0], "placement": {"vessel_reach": 0.3}}
+    for single in (False, True):
+        gen = HeuristicGenerator.from_preset("liver_metastasis", single_component=single, **rough)
+        prep = gen.prepare(case)
+        parts = []
+        for seed in range(3):
+            specs = gen.sample(prep, np.random.default_rng(seed))
+            result = gen.render_result(prep, specs)
+            check_invariants(case, result.case, result, gen.config.placement.vessel_clearance_mm)
+            new = result.case.tumor & ~case.tumor
+            parts.append((ndi.label(new, structure=np.ones((3, 3, 3)))[1], len(specs)))
+        if single:
+            assert all(n <= k for n, k in parts)
+        else:
+            assert any(n > k for n, k in parts)  # the islands the option removes
+
+
 def test_invariants_with_mass_effect_and_large_clearance():
     case = blob_case()
     gen = HeuristicGenerator.from_preset(

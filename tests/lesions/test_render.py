@@ -69,3 +69,33 @@ def test_a_band_rim_follows_the_rendered_boundary_where_the_organ_cuts_the_lesio
         values[profile] = float(np.median(out.image[at][cut & deep_in_sphere]))
     assert values["band"] == pytest.approx(100.0, abs=6.0)  # parenchyma 100 - 40 + the rim's 40
     assert values["gaussian"] < 75.0  # the drawn sphere is 5 mm deep there: no rim
+
+
+def test_a_single_component_lesion_leaves_no_islands_and_no_blur_around_dropped_ones():
+    """A wide infiltrative margin throws islands off the lesion; with single_component the mask
+    is one 26-connected part and the image differs from the input only near it."""
+    from synthtumor.anatomy import prepare_case
+    from synthtumor.lesions.spec import IntensitySpec, TumorSpec
+
+    from tests.conftest import blob_case
+
+    case = blob_case(noise=0.0, vessels=False)
+    prep = prepare_case(case)
+    found = {}
+    for seed in range(1, 9):
+        kw = dict(centre_mm=(0.0, 0.0, 0.0), radii_mm=(12.0, 12.0, 12.0), rotation=np.eye(3), size_class="small",
+                  shape_seed=seed, texture_seed=2, lobulation=0.0, irregularity=0.0, edge_width_mm=1.0,
+                  margin_mm=4.0, margin_scale_mm=1.5, intensity=IntensitySpec(contrast_hu=-40.0, texture_hu=0.0))
+        loose = render.render_lesions(prep, [TumorSpec(**kw)]).case
+        if ndi.label(loose.tumor, structure=np.ones((3, 3, 3)))[1] > 1:
+            found = kw
+            break
+    assert found, "no margin draw threw off an island"
+    one = render.render_lesions(prep, [TumorSpec(**found, single_component=True)]).case
+    labels, n = ndi.label(one.tumor, structure=np.ones((3, 3, 3)))
+    assert n == 1
+    assert one.tumor.sum() == max(np.bincount(ndi.label(loose.tumor, structure=np.ones((3, 3, 3)))[0].ravel())[1:])
+    # away from the kept part (beyond the blur's reach) the image is the input's
+    far = ndi.distance_transform_edt(~one.tumor) > 4.0
+    np.testing.assert_array_equal(one.image[far], case.image[far])
+    assert not np.array_equal(loose.image[far], case.image[far])  # the islands' own HU and blur
