@@ -222,7 +222,7 @@ class HeuristicGenerator(LesionGenerator):
                 mass_effect=mass, subcapsular=subcapsular, intensity=intensity,
                 preset=member.name, vessel_clearance_mm=rules.vessel_clearance_mm, nodules=nodules,
                 margin_mm=margin, margin_scale_mm=margin_scale, wraps_vessels=rules.vessel_reach < 1,
-                single_component=cfg.single_component,
+                single_component=member.single_component or cfg.single_component,
             ))
         return specs
 

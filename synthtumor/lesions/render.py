@@ -5,7 +5,9 @@ For each spec, in order: (1) if it has a mass effect, push the tissue in its zon
 (image, organ, vessels and tumours move together); (2) compute its geometry and HU offset on its
 box; (3) add ``alpha * delta`` to the image where the voxel is organ and neither vessel, nor an
 existing tumour, nor ``avoid``; (4) mark as tumour the voxels inside the surface that pass the
-same test. Voxels outside every lesion's box (or mass-effect zone) are bit-identical to the input.
+same test. A ``single_component`` lesion keeps, in (3) and (4), only its largest 26-connected part
+and the blur around it; a ``band`` rim follows the marked voxels' Euclidean depth. Voxels outside
+every lesion's box (or mass-effect zone) are bit-identical to the input.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ __all__ = ["RENDER_VERSION", "RenderedLesion", "RenderResult", "render_lesions",
 #: Raised whenever the same specs come to render to different voxels (a new texture filter, a
 #: new draw of the surface terms from ``shape_seed``). Manifests record it; a replay of an older
 #: manifest draws the same lesions (place, size, law) with other texture and surface details.
-#: 1: up to 2026-11-26; 2: periodic texture filter; 3: surface terms drawn anew, circulant texture.
-RENDER_VERSION = 3
+#: 1: up to 2026-11-26; 2: periodic texture filter; 3: surface terms drawn anew, circulant texture;
+#: 4: a ``band`` rim follows the rendered mask's depth (fitted presets; other specs render as in 3).
+RENDER_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -119,16 +122,16 @@ def _clear_of_vessels(vessels: np.ndarray, box: tuple[slice, ...], clearance_mm:
 def _largest_part_zone(inside: np.ndarray, spacing: np.ndarray, reach_mm: float) -> np.ndarray:
     """The largest 26-connected part of ``inside`` and the voxels within ``reach_mm`` (the
     edge's blur) of it that are not nearer another part: what a single-component lesion may
-    change. The faint blur of bumps that never became voxels of the lesion goes too."""
+    change (everything where ``inside`` is one part or none). The blur of a dropped island is cut
+    where the zone ends, without a transition of its own."""
     labels, n = ndi.label(inside, structure=np.ones((3, 3, 3), bool))
-    if n == 0:
+    if n <= 1:  # one part (the usual case): nothing to drop
         return np.ones(inside.shape, dtype=bool)
     largest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
     part = labels == largest
     zone = ndi.distance_transform_edt(~part, sampling=spacing) <= reach_mm
-    if n > 1:
-        nearest = ndi.distance_transform_edt(~inside, sampling=spacing, return_distances=False, return_indices=True)
-        zone &= labels[tuple(nearest)] == largest
+    nearest = ndi.distance_transform_edt(~inside, sampling=spacing, return_distances=False, return_indices=True)
+    zone &= labels[tuple(nearest)] == largest
     return zone
 
 

@@ -255,8 +255,8 @@ def _distance(real: dict[str, np.ndarray], syn: dict[str, np.ndarray]) -> float:
 
 def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], build: Callable[[Knobs], dict[str, Any]],
               start: Knobs, rough_cap: float, *, rounds: int = 6, reps: int = 2, seed: int = 0,
-              settings: FeatureSettings | None = None, progress: Callable[[str], None] | None = None
-              ) -> tuple[Knobs, list[dict[str, Any]]]:
+              settings: FeatureSettings | None = None, progress: Callable[[str], None] | None = None,
+              fixed: tuple[str, ...] = ()) -> tuple[Knobs, list[dict[str, Any]]]:
     """Run the calibration rounds (module docstring); return the best knobs and each round's record.
 
     Args:
@@ -270,10 +270,15 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
         seed: seed of every round's draws.
         settings: realism feature settings.
         progress: called with one line per round.
+        fixed: knobs (of ``rim``, ``rim_width``, ``necrosis``) left at their start: the preset
+            takes their law from the base, so they would move nothing while their steps ran on.
     """
     settings = settings or FeatureSettings()
     real = _measured(real_rows)
     real_rim, real_width, real_core = _rim_median(real_rows), _rim_width_mean(real_rows), _core_median(real_rows)
+    real_rim = math.nan if "rim" in fixed else real_rim  # a NaN target takes no step
+    real_width = math.nan if "rim_width" in fixed else real_width
+    real_core = math.nan if "necrosis" in fixed else real_core
     noise = float(np.median([c.noise_sigma_hu for c in cases]))
     knobs, history, tried = start, [], []
     gains: dict[str, float] = {}

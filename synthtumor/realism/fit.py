@@ -8,16 +8,20 @@
 2. **fit** the laws (:func:`synthtumor.realism.preset_builder.fit_laws`): size as a positive law
    of the equivalent radius (log-normal below 30 lesions, a smoothed empirical law from 30 on),
    lesions per case, axis ratios, contrast for the phase, texture relative to the scan noise
-   (with its slope on size), edge width, placement distances and the subcapsular fraction, the
-   internal patterns from each lesion's interior (:mod:`synthtumor.realism.fit_patterns`: how
-   often a rim and how deep it reaches, how often and from which size a necrotic core, the core's
-   HU and share of the radius); the base preset's calcifications, texture scale and mass effect
-   are kept;
+   (with its slope on size), edge width (of the lesions with neither rim nor necrotic core),
+   placement distances and the subcapsular fraction, the internal patterns from each lesion's
+   interior (:mod:`synthtumor.realism.fit_patterns`: how often a rim and how deep it reaches, how
+   often and from which size a necrotic core, the core's HU and share of the radius; the base's
+   rim or core laws where fewer than 3 lesions show one); the base preset's calcifications,
+   texture scale, sub-nodule count, offset and scale and mass effect are kept; every lesion
+   renders as one connected lesion (``single_component``);
 3. **calibrate** (:mod:`synthtumor.realism.calibrate`): draw lesions with the preset into the
    annotated scans themselves (their tumours refilled with parenchyma, so the scans hold the room
    of healthy ones), measure them with the same code, and move size, contrast, texture, edge,
    surface roughness, the multi-nodular fraction, elongation, the rim's brightness and reach and
-   the necrotic cores' HU until their medians meet the real ones;
+   the necrotic cores' HU until their medians meet the real ones (the lower quartile for the
+   multi-nodular fraction's sphericity, the mean for the rim's reach; the rim and core knobs only
+   where their laws were fitted);
 4. return the preset mapping with ``provenance``: dataset, cases, lesions, phase, base, every
    measured feature's median and 10-90 % range, the knobs and each calibration round.
 
@@ -145,7 +149,7 @@ def fit_preset(
         knobs, history = calibrate(real_rows, calibration,
                                    lambda k: build_preset(base_raw, base_cfg, laws, k, phase_key, name),
                                    start, max_rough(base_cfg), rounds=rounds, reps=reps, seed=seed,
-                                   settings=settings, progress=say)
+                                   settings=settings, progress=say, fixed=_unfitted_knobs(laws.patterns))
     preset = build_preset(base_raw, base_cfg, laws, knobs, phase_key, name)
     preset["description"] = f"fitted by synthtumor fit-preset to {len(rows)} lesions of {root}"
     preset["provenance"] = {
@@ -176,3 +180,10 @@ def _kept_appearance(patterns) -> str:
                                    ("necrosis_hu", patterns.necrosis_hu),
                                    ("necrosis_fraction", patterns.necrosis_fraction)) if law is None]
     return ", ".join([*kept, "calcification laws"])
+
+
+def _unfitted_knobs(patterns) -> tuple[str, ...]:
+    """The knobs whose law the preset takes from the base (too few rims or cores to fit one):
+    calibration leaves them alone, as they would move nothing."""
+    laws = {"rim": patterns.rim_hu, "rim_width": patterns.rim_width_mm, "necrosis": patterns.necrosis_hu}
+    return tuple(name for name, law in laws.items() if law is None)

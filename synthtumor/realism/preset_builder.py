@@ -136,10 +136,10 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
         adjusted = [e / (r / ref) ** exponent for e, r in zip(excess, radii_t)]
         texture = fit_positive(adjusted, f"viable tissue's std beyond the scan noise at r = {ref} mm, in noise sigmas")
     edges = []
-    for c, r in plain_lesions(rows, lambda row: row[1]):
+    measured_edges = [(c, r) for c, r in rows if math.isfinite(r["edge_width_mm"])]
+    for c, r in plain_lesions(measured_edges, lambda row: row[1]):
         pv = 2.5631 * VOXEL_BOX_STD * max(c.spacing)  # the voxel's own 10-90 % width
-        if math.isfinite(r["edge_width_mm"]):
-            edges.append(math.sqrt(max(r["edge_width_mm"] ** 2 - pv * pv, 0.25)))
+        edges.append(math.sqrt(max(r["edge_width_mm"] ** 2 - pv * pv, 0.25)))
     diag = float(np.median([np.linalg.norm(c.spacing) for c in cases]))
     rules = base.placement
     placement = {"subcapsular_prob": float(np.mean([r["subcapsular"] for _, r in rows]))}
@@ -164,7 +164,8 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
         flat=fit_positive(flat, "principal semi-axis ratio r2 / r3", floor=1.0, cap=_MAX_RATIO),
         contrast=_viable_contrast([r for _, r in rows]),
         texture=texture, texture_exponent=exponent, texture_ref_radius_mm=ref,
-        edge=fit_positive(edges, "edge 10-90 % width less the voxel's (mm)") if edges else None,
+        edge=fit_positive(edges, "edge 10-90 % width less the voxel's (mm), lesions without rim or core "
+                          "(all where fewer than 5)") if edges else None,
         placement=placement, measured=measured,
         patterns=fit_patterns([r for _, r in rows], dict(base.law_for(phase_key).patterns)),
         margin_scale_mm=max(1.0, float(np.median([min(c.spacing[:2]) for c in cases]))))

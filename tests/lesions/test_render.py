@@ -42,8 +42,9 @@ def test_clear_of_vessels_is_the_euclidean_distance_test(kind, clearance):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.8, 0.8, 2.5)], ids=["1mm", "aniso"])
 @pytest.mark.parametrize("pattern", ["enhancing_rim", "necrotic_core"])
-def test_a_band_rim_follows_the_rendered_boundary_where_the_organ_cuts_the_lesion(pattern):
+def test_a_band_rim_follows_the_rendered_boundary_where_the_organ_cuts_the_lesion(pattern, spacing):
     """rim_profile band measures depth from the rendered mask (as an enhancing rim follows a real
     tumour's boundary), so the face the capsule cuts is rimmed too; a gaussian rim keeps the drawn
     shape's own depth (shipped presets' pinned renders)."""
@@ -52,7 +53,7 @@ def test_a_band_rim_follows_the_rendered_boundary_where_the_organ_cuts_the_lesio
 
     from tests.conftest import blob_case
 
-    case = blob_case(noise=0.0, vessels=False)
+    case = blob_case(spacing=spacing, noise=0.0, vessels=False)
     prep = prepare_case(case)
     values = {}
     for profile in ("band", "gaussian"):
@@ -62,7 +63,7 @@ def test_a_band_rim_follows_the_rendered_boundary_where_the_organ_cuts_the_lesio
                          size_class="small", shape_seed=1, texture_seed=2, lobulation=0.0, irregularity=0.0,
                          edge_width_mm=0.3, intensity=look)
         out = render.render_lesions(prep, [spec]).case
-        x, y, z = (np.argwhere(out.tumor) - (np.array(case.shape) - 1) / 2).T  # mm (1 mm voxels, centred)
+        x, y, z = ((np.argwhere(out.tumor) - (np.array(case.shape) - 1) / 2) * np.array(spacing)).T  # mm, centred
         at = tuple(np.argwhere(out.tumor).T)
         cut = (x >= 50.0) & ((x / 55) ** 2 + (y / 45) ** 2 + (z / 45) ** 2 > 0.96)  # within about 1 mm of the capsule
         deep_in_sphere = np.sqrt((x - 50.0) ** 2 + y**2 + z**2) < 5.0
@@ -71,7 +72,8 @@ def test_a_band_rim_follows_the_rendered_boundary_where_the_organ_cuts_the_lesio
     assert values["gaussian"] < 75.0  # the drawn sphere is 5 mm deep there: no rim
 
 
-def test_a_single_component_lesion_leaves_no_islands_and_no_blur_around_dropped_ones():
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.8, 0.8, 2.5)], ids=["1mm", "aniso"])
+def test_a_single_component_lesion_leaves_no_islands_and_no_blur_around_dropped_ones(spacing):
     """A wide infiltrative margin throws islands off the lesion; with single_component the mask
     is one 26-connected part and the image differs from the input only near it."""
     from synthtumor.anatomy import prepare_case
@@ -79,7 +81,7 @@ def test_a_single_component_lesion_leaves_no_islands_and_no_blur_around_dropped_
 
     from tests.conftest import blob_case
 
-    case = blob_case(noise=0.0, vessels=False)
+    case = blob_case(spacing=spacing, noise=0.0, vessels=False)
     prep = prepare_case(case)
     found = {}
     for seed in range(1, 9):
@@ -96,6 +98,6 @@ def test_a_single_component_lesion_leaves_no_islands_and_no_blur_around_dropped_
     assert n == 1
     assert one.tumor.sum() == max(np.bincount(ndi.label(loose.tumor, structure=np.ones((3, 3, 3)))[0].ravel())[1:])
     # away from the kept part (beyond the blur's reach) the image is the input's
-    far = ndi.distance_transform_edt(~one.tumor) > 4.0
+    far = ndi.distance_transform_edt(~one.tumor, sampling=spacing) > 4.0
     np.testing.assert_array_equal(one.image[far], case.image[far])
     assert not np.array_equal(loose.image[far], case.image[far])  # the islands' own HU and blur

@@ -37,3 +37,16 @@ def ellipsoid_mask(radii_mm, spacing=(1.0, 1.0, 1.0)):
     """A boolean ellipsoid with semi-axes ``radii_mm`` (mm)."""
     x, y, z = grid_mm(max(radii_mm), spacing, 3.0)
     return (x / radii_mm[0]) ** 2 + (y / radii_mm[1]) ** 2 + (z / radii_mm[2]) ** 2 <= 1.0
+
+
+def big_tumour_case():
+    """A blob liver (radii 55 x 45 x 45 mm) whose centre holds a 30 mm hypo-attenuating tumour."""
+    from tests.conftest import blob_case
+
+    case = blob_case(seed=3)
+    x, y, z = np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * s for n, s in zip(case.shape, case.spacing)],
+                          indexing="ij")
+    tumour = (x**2 + y**2 + z**2 <= 30.0**2) & case.organ & ~case.vessels
+    image = case.image.copy()
+    image[tumour] -= 50.0
+    return case.replace(image=image, tumor=tumour, case_id="big")

@@ -8,7 +8,7 @@ import pytest
 from synthtumor.generators.config import load_preset_dict
 from synthtumor.realism.calibrate import calibration_case, simulate
 from synthtumor.realism.features import FeatureSettings
-from tests.realism.test_calibration_cases import _big_tumour_case
+from tests.realism._volumes import big_tumour_case
 
 
 def test_calibration_places_large_lesions_where_the_annotated_tumour_was():
@@ -19,7 +19,7 @@ def test_calibration_places_large_lesions_where_the_annotated_tumour_was():
         preset.pop(key, None)
     preset["size_law"] = {"kind": "lognormal", "median": 12.0, "sigma": 0.05, "low": 11.5, "high": 12.5}
     preset["placement"] = {**preset["placement"], "on_no_room": "skip"}
-    case = _big_tumour_case()
+    case = big_tumour_case()
     rows, ratios = simulate(preset, [calibration_case(case)], reps=3, seed=0, settings=FeatureSettings())
     assert len(ratios) == 3 and len(rows) >= 3
     assert all(row["equivalent_radius_mm"] > 8.0 for row in rows)
@@ -77,7 +77,7 @@ def test_contrast_and_texture_knobs_step_on_the_viable_tissue_their_laws_were_fi
     assert k.contrast == pytest.approx(0.8 * -10.0)
     assert k.texture > 1.2  # sqrt(15^2 - 10^2) / sqrt(12^2 - 10^2) = 1.69, damped
     assert k.edge == pytest.approx(0.5**0.8)  # plain edges 1.5 against 3.0
-    # whole-lesion figures alone would have left all three where they were
+    # whole-lesion figures alone would have left contrast and texture where they were
     whole = [{**r, "viable_offset_hu": float("nan"), "viable_std_hu": float("nan")} for r in syn]
     k_whole = _step(Knobs(), _measured([{**r, "viable_offset_hu": float("nan"), "viable_std_hu": float("nan")}
                                         for r in real]), _measured(whole), noise=10.0, rough_cap=5.0, ratios=[])
@@ -113,3 +113,28 @@ def test_the_necrosis_knob_follows_the_core_hu_of_the_lesions_called_necrotic_on
     k = _step(Knobs(), _measured(real), _measured(syn), noise=10.0, rough_cap=5.0, ratios=[], cores=cores)
     assert k.necrosis == pytest.approx(0.8 * -12.0)
 
+
+
+def test_knobs_whose_law_the_base_gives_stay_put(monkeypatch):
+    """With too few rims or cores to fit their laws, the preset keeps the base's: their knobs
+    would move nothing, so calibration leaves them at their start instead of stepping on."""
+    from synthtumor.realism import calibrate as calibration
+    from synthtumor.realism.preset_builder import Knobs
+
+    real = [{**_row(-40.0, 20.0, 2.0, 0.6, rim_hu=30.0, core_drop_hu=30.0), "core_hu": 20.0,
+             "rim_width_mm": 3.0} for _ in range(6)]
+    syn = [{**_row(-40.0, 20.0, 2.0, 0.6, rim_hu=15.0, core_drop_hu=15.0), "core_hu": 40.0,
+            "rim_width_mm": 1.5, "noise_sigma_hu": 10.0} for _ in range(6)]
+    monkeypatch.setattr(calibration, "simulate", lambda *args, **kwargs: (syn, [1.0] * 6))
+
+    class _Case:
+        noise_sigma_hu = 10.0
+
+    def run(fixed):
+        knobs, _ = calibration.calibrate(real, [_Case()], lambda k: {}, Knobs(), 5.0, rounds=4, fixed=fixed)
+        return knobs
+
+    moved, kept = run(()), run(("rim", "rim_width", "necrosis"))
+    assert moved.rim > 1.2 and moved.rim_width > 1.2 and moved.necrosis < -5.0
+    assert (kept.rim, kept.rim_width, kept.necrosis) == (1.0, 1.0, 0.0)
+    assert kept.contrast == moved.contrast  # the other knobs step as before

@@ -6,21 +6,11 @@ import numpy as np
 
 from synthtumor.realism.calibration_cases import calibration_case, refill_tumours
 from tests.conftest import blob_case
-
-
-def _big_tumour_case():
-    """A blob liver (radii 55 x 45 x 45 mm) whose centre holds a 30 mm hypo-attenuating tumour."""
-    case = blob_case(seed=3)
-    x, y, z = np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * s for n, s in zip(case.shape, case.spacing)],
-                          indexing="ij")
-    tumour = (x**2 + y**2 + z**2 <= 30.0**2) & case.organ & ~case.vessels
-    image = case.image.copy()
-    image[tumour] -= 50.0
-    return case.replace(image=image, tumor=tumour, case_id="big")
+from tests.realism._volumes import big_tumour_case
 
 
 def test_calibration_scan_holds_no_annotated_tumour_as_lesion_or_obstacle():
-    case = _big_tumour_case()
+    case = big_tumour_case()
     cal = calibration_case(case)
     prepared = cal.prepared
     assert prepared.case.tumor is None
