@@ -71,7 +71,7 @@ from synthtumor.generators.heuristic import HeuristicGenerator
 from synthtumor.metrics import label_lesions
 from synthtumor.realism.calibration_cases import REFILL_REACH_MM, CalibrationCase, calibration_case, refill_tumours
 from synthtumor.realism.features import FeatureSettings, case_features
-from synthtumor.realism.interior import interior_profile, is_necrotic, is_rim
+from synthtumor.realism.interior import interior_profile, is_necrotic, is_plain, is_rim
 from synthtumor.realism.lesion_measures import principal_radii_mm
 from synthtumor.realism.preset_builder import MIN_PLAIN_LESIONS, Knobs, viable_contrast, viable_std, with_knob
 
@@ -143,7 +143,7 @@ def _measured(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     for key, measure in (("viable_contrast_hu", viable_contrast), ("viable_std_hu", viable_std)):
         x = np.asarray([measure(r) for r in rows], dtype=float)
         out[key] = x[np.isfinite(x)]
-    out["plain_edge_width_mm"] = _values([r for r in rows if not is_rim(r) and not is_necrotic(r)], "edge_width_mm")
+    out["plain_edge_width_mm"] = _values([r for r in rows if is_plain(r)], "edge_width_mm")
     return out
 
 
@@ -183,13 +183,12 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
     if ratios:
         target = 1.0 / float(np.median(ratios))
         k = with_knob(k, size=float(np.clip(k.size ** (1 - _DAMP) * target ** _DAMP, 0.2, 5.0)))
-    contrast, std = ("viable_contrast_hu", "viable_std_hu") if "viable_std_hu" in med else ("contrast_hu", "std_hu")
-    if math.isfinite(med[contrast]) and math.isfinite(ref[contrast]):
-        k = with_knob(k, contrast=k.contrast + _DAMP * (ref[contrast] - med[contrast]))
-    if math.isfinite(med[std]) and math.isfinite(ref[std]):
-        f = _ratio(_excess(ref[std], noise), _excess(med[std], noise))
+    if math.isfinite(med["viable_contrast_hu"]) and math.isfinite(ref["viable_contrast_hu"]):
+        k = with_knob(k, contrast=k.contrast + _DAMP * (ref["viable_contrast_hu"] - med["viable_contrast_hu"]))
+    if math.isfinite(med["viable_std_hu"]) and math.isfinite(ref["viable_std_hu"]):
+        f = _ratio(_excess(ref["viable_std_hu"], noise), _excess(med["viable_std_hu"], noise))
         k = with_knob(k, texture=float(np.clip(k.texture * f, 0.05, 20.0)))
-    plain = min(syn.get("plain_edge_width_mm", np.empty(0)).size, real.get("plain_edge_width_mm", np.empty(0)).size)
+    plain = min(syn["plain_edge_width_mm"].size, real["plain_edge_width_mm"].size)
     edge = "plain_edge_width_mm" if plain >= MIN_PLAIN_LESIONS else "edge_width_mm"
     if math.isfinite(med[edge]) and math.isfinite(ref[edge]):
         k = with_knob(k, edge=float(np.clip(k.edge * _ratio(ref[edge], med[edge]), 0.05, 20.0)))

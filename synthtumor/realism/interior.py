@@ -48,7 +48,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["PERIPHERY_MM", "CORE_REL", "MIN_BAND_VOXELS", "RIM_HU", "NECROSIS_HU", "INTERIOR_KEYS",
-           "interior_profile", "is_rim", "is_necrotic"]
+           "interior_profile", "is_rim", "is_necrotic", "is_plain"]
 
 PERIPHERY_MM = 3.0
 CORE_REL = 0.55
@@ -135,3 +135,8 @@ def is_necrotic(row) -> bool:
     """The lesion's core is at least :data:`NECROSIS_HU` darker than its middle."""
     value = row.get("core_drop_hu", math.nan)
     return bool(math.isfinite(value) and value >= NECROSIS_HU)
+
+
+def is_plain(row) -> bool:
+    """Neither rim nor necrotic core (:func:`is_rim`, :func:`is_necrotic`)."""
+    return not is_rim(row) and not is_necrotic(row)

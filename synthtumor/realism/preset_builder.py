@@ -59,7 +59,7 @@ from synthtumor.lesions.shape import VOXEL_BOX_STD
 from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
                                          scale_law, shift_law, summary)
 from synthtumor.realism.fit_patterns import FittedPatterns, fit_patterns
-from synthtumor.realism.interior import is_necrotic, is_rim
+from synthtumor.realism.interior import is_plain
 from synthtumor.realism.lesion_measures import MeasuredCase
 
 __all__ = ["MIN_PLAIN_LESIONS", "FittedLaws", "Knobs", "fit_laws", "build_preset", "excess_texture", "plain_lesions",
@@ -180,7 +180,7 @@ def plain_lesions(items: list, row_of=lambda item: item) -> list:
     """The items whose lesion has neither a rim nor a necrotic core (:mod:`synthtumor.realism.interior`),
     or all of them when fewer than :data:`MIN_PLAIN_LESIONS` are plain: a bright rim just inside
     the boundary widens the measured 10-90 % edge, which the rendered rim adds again."""
-    plain = [item for item in items if not is_rim(row_of(item)) and not is_necrotic(row_of(item))]
+    plain = [item for item in items if is_plain(row_of(item))]
     return plain if len(plain) >= MIN_PLAIN_LESIONS else list(items)
 
 
