@@ -12,9 +12,11 @@
    placement distances and the subcapsular fraction, the internal patterns from each lesion's
    interior (:mod:`synthtumor.realism.fit_patterns`: how often a rim and how deep it reaches, how
    often and from which size a necrotic core, the core's HU and share of the radius; the base's
-   rim or core laws where fewer than 3 lesions show one); the base preset's calcifications,
-   texture scale, sub-nodule count, offset and scale and mass effect are kept; every lesion
-   renders as one connected lesion (``single_component``);
+   rim or core laws where fewer than 3 lesions show one), the calcifications from each lesion's
+   bright specks (:mod:`synthtumor.realism.fit_calcification`: how often, how many, how large and
+   how bright; the base's laws where fewer than 3 lesions hold one, and in the arterial phase);
+   the base preset's texture scale, sub-nodule count, offset and scale and mass effect are kept;
+   every lesion renders as one connected lesion (``single_component``);
 3. **calibrate** (:mod:`synthtumor.realism.calibrate`): draw lesions with the preset into the
    annotated scans themselves (their tumours refilled with parenchyma, so the scans hold the room
    of healthy ones), measure them with the same code, and move size, contrast, texture, edge,
@@ -158,11 +160,12 @@ def fit_preset(
         "lesions": len(rows), "lesions_skipped_below_min_volume": skipped, "min_volume_ml": float(min_volume_ml),
         "phase": phase_key, "base": base_cfg.name, "seed": seed, "calibration_rounds": rounds,
         "calibration_cases": len(calibration),
-        "kept_from_base": [_kept_appearance(laws.patterns), "texture_scale_mm",
+        "kept_from_base": [*_kept_appearance(laws.patterns, laws.calcification), "texture_scale_mm",
                            "mass_effect_min_radius_mm", "mass_effect_strength", "nodules count, offset and scale",
                            "appearance of the other phases"],
         "measured": laws.measured,
         "patterns": laws.patterns.record,
+        "calcification": laws.calcification.record,
         "fitted": {"texture_size_exponent": laws.texture_exponent, "texture_ref_radius_mm": laws.texture_ref_radius_mm,
                    "placement": {k: float(f"{v:.4g}") for k, v in laws.placement.items()}},
         "knobs": knobs.as_dict(),
@@ -172,14 +175,17 @@ def fit_preset(
     return preset
 
 
-def _kept_appearance(patterns) -> str:
+def _kept_appearance(patterns, calcification) -> list[str]:
     """Which appearance laws the base preset still gives (for the provenance)."""
-    if patterns.patterns is None:
-        return "appearance patterns and their rim / necrosis / calcification laws"
-    kept = [name for name, law in (("rim_hu", patterns.rim_hu), ("rim_width_mm", patterns.rim_width_mm),
-                                   ("necrosis_hu", patterns.necrosis_hu),
-                                   ("necrosis_fraction", patterns.necrosis_fraction)) if law is None]
-    return ", ".join([*kept, "calcification laws"])
+    kept = ["appearance patterns and their rim / necrosis laws"] if patterns.patterns is None else [
+        name for name, law in (("rim_hu", patterns.rim_hu), ("rim_width_mm", patterns.rim_width_mm),
+                               ("necrosis_hu", patterns.necrosis_hu),
+                               ("necrosis_fraction", patterns.necrosis_fraction)) if law is None]
+    if calcification.prob is None:
+        kept.append("calcification share and laws")
+    elif calcification.hu is None:
+        kept.append("calcification count, size and HU")
+    return kept
 
 
 def _unfitted_knobs(patterns) -> tuple[str, ...]:

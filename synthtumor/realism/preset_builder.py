@@ -26,7 +26,10 @@ preset key                      fitted from
                                 ``necrosis_hu`` (plus the ``necrosis`` knob, HU),
                                 ``necrosis_fraction``: from the measured
                                 interiors (:mod:`.fit_patterns`; the base's where too few lesions
-                                have one); the base's other pattern parameters; ``contrast_hu``:
+                                have one); ``calcification_prob``, ``_count``, ``_sigma_mm``,
+                                ``_hu``: from the measured specks (:mod:`.fit_calcification`;
+                                the base's where too few lesions are calcified, and in the
+                                arterial phase); the base's other pattern parameters; ``contrast_hu``:
                                 measured contrast (HU) of the viable tissue (the lesion's contrast
                                 plus its ``viable_offset_hu``) plus the ``contrast`` knob;
                                 ``texture``: the excess of the viable tissue's std (the middle
@@ -56,6 +59,7 @@ import numpy as np
 from synthtumor.generators.config import AppearanceLaw, GeneratorConfig
 from synthtumor.generators.laws import Law
 from synthtumor.lesions.shape import VOXEL_BOX_STD
+from synthtumor.realism.fit_calcification import FittedCalcification, fit_calcification
 from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
                                          scale_law, shift_law, summary)
 from synthtumor.realism.fit_patterns import FittedPatterns, fit_patterns
@@ -111,6 +115,7 @@ class FittedLaws:
     placement: dict[str, float]
     margin_scale_mm: float = 1.0
     patterns: FittedPatterns = field(default_factory=FittedPatterns)
+    calcification: FittedCalcification = field(default_factory=FittedCalcification)
     measured: dict[str, Any] = field(default_factory=dict)
 
 
@@ -168,6 +173,7 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
                           "(all where fewer than 5)") if edges else None,
         placement=placement, measured=measured,
         patterns=fit_patterns([r for _, r in rows], dict(base.law_for(phase_key).patterns)),
+        calcification=fit_calcification([r for _, r in rows], [c.spacing for c, _ in rows], phase_key),
         margin_scale_mm=max(1.0, float(np.median([min(c.spacing[:2]) for c in cases]))))
 
 
@@ -235,6 +241,7 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
     appearance.pop("target_hu", None)  # the data give the contrast
     appearance.setdefault("patterns", dict(law.patterns))
     appearance.update(laws.patterns.appearance_keys())
+    appearance.update(laws.calcification.appearance_keys())
     if laws.patterns.patterns is not None and laws.patterns.necrosis_by_size is None:
         appearance.pop("necrosis_by_size", None)  # fitted patterns without a size law replace the base's
     if laws.patterns.rim_hu is not None:
@@ -254,7 +261,8 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
     out["placement"] = placement
     for key in ("size_law", "edge_width_mm"):
         _clamp_clip_range(out, key, GeneratorConfig)
-    for key in ("contrast_hu", "texture", "rim_hu", "rim_width_mm", "necrosis_hu", "necrosis_fraction"):
+    for key in ("contrast_hu", "texture", "rim_hu", "rim_width_mm", "necrosis_hu", "necrosis_fraction",
+                "calcification_hu"):
         _clamp_clip_range(appearance, key, AppearanceLaw)
     return out
 

@@ -89,3 +89,31 @@ def test_a_blurred_hypodense_lesion_with_a_generous_mask_is_not_called_rim():
     wide = ndi.binary_dilation(lesion)
     row = interior_profile(image + np.random.default_rng(1).normal(0, 5, r.shape), wide, SPACING)
     assert not is_rim(row)  # (14.6 HU, a rim, when the surface layer counted in the periphery)
+
+
+def _speck(shape, centre, amplitude_hu, sigma_mm):
+    x, y, z = np.meshgrid(*[np.arange(n) - c for n, c in zip(shape, centre)], indexing="ij")
+    return amplitude_hu * np.exp(-(x * x + y * y + z * z) / (2 * sigma_mm**2))
+
+
+def test_a_calcified_speck_is_counted_measured_and_left_out_of_the_viable_std():
+    r, lesion = _ball()
+    image = _image(r, lesion, noise=5.0)
+    calcified = image + _speck(r.shape, (22, 15, 15), 500.0, 1.5)  # 6.5 mm deep in a 12 mm ball: the middle band
+    row = interior_profile(calcified, lesion, SPACING)
+    plain = interior_profile(image, lesion, SPACING)
+    assert plain["calcified_specks"] == 0 and math.isnan(plain["calcification_peak_hu"])
+    assert row["calcified_specks"] == 1
+    assert row["calcification_peak_hu"] == pytest.approx(500.0, abs=20.0)
+    assert row["calcification_sigma_mm"] == pytest.approx(1.5, abs=0.3)
+    # the speck and its halo (above 60 + 30 HU) count in no viable std; its faint fringe does
+    assert row["viable_std_hu"] == pytest.approx(plain["viable_std_hu"], rel=0.3)
+    assert row["viable_std_hu"] < 0.5 * float(calcified[lesion & (r > 3) & (r < 9)].std())
+
+
+def test_two_specks_count_two_and_rims_or_vessels_below_the_threshold_count_none():
+    r, lesion = _ball()
+    image = _image(r, lesion, rim_mm=2.5, rim_hu=120.0, noise=5.0)  # a bright rim at 180 HU: no calcification
+    assert interior_profile(image, lesion, SPACING)["calcified_specks"] == 0
+    specks = image + _speck(r.shape, (22, 15, 15), 400.0, 1.0) + _speck(r.shape, (9, 15, 15), 400.0, 1.0)
+    assert interior_profile(specks, lesion, SPACING)["calcified_specks"] == 2
