@@ -18,7 +18,8 @@ preset key                      fitted from
                                 each annotated one was measured (no islands of its margin)
 ``nodules.prob``                the ``nodule_prob`` knob (count, offset, scale: the base's, or
                                 ``[1, 4]``, ``[0.7, 1.2]``, ``[0.4, 0.7]``)
-``edge_width_mm``               measured edge width less the voxel's partial-volume width, of
+``edge_width_mm``               measured edge width less the voxel's partial-volume width (in
+                                quadrature; ``2.563 x 0.29 x`` the RMS spacing, mm), of
                                 the lesions with neither rim nor necrotic core (all lesions
                                 where fewer than 5 are plain), times the ``edge`` knob
 ``appearance.<phase>``          ``patterns``, ``necrosis_by_size``, ``rim_hu`` (times the ``rim``
@@ -143,7 +144,9 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
     edges = []
     measured_edges = [(c, r) for c, r in rows if math.isfinite(r["edge_width_mm"])]
     for c, r in plain_lesions(measured_edges, lambda row: row[1]):
-        pv = 2.5631 * VOXEL_BOX_STD * max(c.spacing)  # the voxel's own 10-90 % width
+        # the voxel's own 10-90 % width: the renderer's partial-volume sigma along a normal is
+        # 0.29 |s . n|, whose square averages to 0.29^2 mean(s^2) over a sphere's normals
+        pv = 2.5631 * VOXEL_BOX_STD * math.sqrt(float(np.mean(np.square(c.spacing))))
         edges.append(math.sqrt(max(r["edge_width_mm"] ** 2 - pv * pv, 0.25)))
     diag = float(np.median([np.linalg.norm(c.spacing) for c in cases]))
     rules = base.placement

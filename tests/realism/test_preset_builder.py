@@ -74,3 +74,30 @@ def test_the_necrosis_knob_shifts_the_core_hu_law():
 
     plain, moved = law(Knobs()), law(Knobs(necrosis=-8.0))
     assert moved.necrosis_hu.param("mean") == plain.necrosis_hu.param("mean") - 8.0
+
+
+def test_the_edge_law_of_thick_slices_keeps_the_edges_it_measured():
+    """Plain lesions drawn with a 2 mm edge on 0.8 x 0.8 x 4 mm voxels, measured and fitted: the
+    voxel's own width, taken off in quadrature, leaves every edge above the law's 0.5 mm floor
+    (the largest spacing, taken instead, floored half of them) and the median near what was drawn."""
+    import numpy as np
+
+    from synthtumor.generators.heuristic import HeuristicGenerator
+    from synthtumor.realism.lesion_measures import measure_case
+    from synthtumor.realism.preset_builder import fit_laws
+    from tests.conftest import blob_case
+
+    raw = load_preset_dict("liver_metastasis")
+    raw["counts"] = {"tiny": [0, 0], "small": [0, 0], "medium": [2, 2], "large": [0, 0]}
+    raw["edge_width_mm"] = [2.0, 2.0]
+    for law in raw["appearance"].values():
+        law["patterns"] = {"homogeneous": 1.0}
+    config = GeneratorConfig.from_dict(raw)
+    gen = HeuristicGenerator(config)
+    measured = []
+    for seed in range(3):
+        prep = gen.prepare(blob_case(spacing=(0.8, 0.8, 4.0), seed=seed))
+        measured.append(measure_case(gen.render_result(prep, gen.sample(prep, np.random.default_rng(seed))).case))
+    edge = fit_laws(measured, config, "portal").edge.fitted
+    assert edge["n"] >= 5 and edge["q10"] > 1.0
+    assert 1.0 < edge["median"] < 3.5
