@@ -30,6 +30,8 @@ knob               target (real median vs synthetic median)             step
 ``rim_width``      mean rim reach (mm) of the lesions called rim        ratio
 ``necrosis``       core median HU of the lesions called necrotic,       ``+ d`` HU
                    both sides
+``calcification``  share of lesions with a calcified speck              ratio (x 2 while no
+                   (:mod:`~synthtumor.realism.calcification`)           drawn one is seen)
 =================  ===================================================  =====================
 
 Each knob steps on what its law was fitted from: the contrast and texture laws come from the
@@ -167,6 +169,11 @@ def _core_median(rows: list[dict[str, Any]]) -> float:
     return float(np.median(values)) if values else math.nan
 
 
+def _calcified_share(rows: list[dict[str, Any]]) -> float:
+    values = [r["calcified_specks"] >= 1 for r in rows if math.isfinite(r.get("calcified_specks", math.nan))]
+    return float(np.mean(values)) if values else math.nan
+
+
 def _rim_width_mean(rows: list[dict[str, Any]]) -> float:
     """Mean, not median: the reach comes in 0.5 mm steps."""
     values = [r["rim_width_mm"] for r in rows if is_rim(r) and math.isfinite(r.get("rim_width_mm", math.nan))]
@@ -176,7 +183,8 @@ def _rim_width_mean(rows: list[dict[str, Any]]) -> float:
 def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray], noise: float, rough_cap: float,
           ratios: list[float], rims: tuple[float, float] = (math.nan, math.nan),
           rim_widths: tuple[float, float] = (math.nan, math.nan),
-          cores: tuple[float, float] = (math.nan, math.nan)) -> Knobs:
+          cores: tuple[float, float] = (math.nan, math.nan),
+          calcified: tuple[float, float] = (math.nan, math.nan)) -> Knobs:
     med = {k: (float(np.median(v)) if v.size else math.nan) for k, v in syn.items()}
     ref = {k: (float(np.median(v)) if v.size else math.nan) for k, v in real.items()}
     k = knobs
@@ -215,11 +223,14 @@ def _step(knobs: Knobs, real: dict[str, np.ndarray], syn: dict[str, np.ndarray],
         k = with_knob(k, rim_width=float(np.clip(k.rim_width * _ratio(*rim_widths), 0.2, 5.0)))
     if all(math.isfinite(v) for v in cores):
         k = with_knob(k, necrosis=float(np.clip(k.necrosis + _DAMP * (cores[0] - cores[1]), -100.0, 100.0)))
+    if all(math.isfinite(v) for v in calcified) and calcified[0] > 0:
+        f = _ratio(*calcified) if calcified[1] > 0 else 2.0
+        k = with_knob(k, calcification=float(np.clip(k.calcification * f, 0.2, 5.0)))
     return k
 
 
 #: Knobs stepped on the log scale (the others, ``contrast``, ``nodule_prob`` and ``necrosis``, linearly).
-_LOG_KNOBS = ("size", "texture", "edge", "rough", "elongation", "rim", "rim_width")
+_LOG_KNOBS = ("size", "texture", "edge", "rough", "elongation", "rim", "rim_width", "calcification")
 
 
 def _damped(knobs: Knobs, proposed: Knobs, gains: dict[str, float], last: dict[str, int]) -> Knobs:
@@ -269,8 +280,9 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
         seed: seed of every round's draws.
         settings: realism feature settings.
         progress: called with one line per round.
-        fixed: knobs (of ``rim``, ``rim_width``, ``necrosis``) left at their start: the preset
-            takes their law from the base, so they would move nothing while their steps ran on.
+        fixed: knobs (of ``rim``, ``rim_width``, ``necrosis``, ``calcification``) left at their
+            start: the preset takes their law from the base, so they would move nothing while
+            their steps ran on.
     """
     settings = settings or FeatureSettings()
     real = _measured(real_rows)
@@ -278,6 +290,7 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
     real_rim = math.nan if "rim" in fixed else real_rim  # a NaN target takes no step
     real_width = math.nan if "rim_width" in fixed else real_width
     real_core = math.nan if "necrosis" in fixed else real_core
+    real_calcified = math.nan if "calcification" in fixed else _calcified_share(real_rows)
     noise = float(np.median([c.noise_sigma_hu for c in cases]))
     knobs, history, tried = start, [], []
     gains: dict[str, float] = {}
@@ -299,8 +312,10 @@ def calibrate(real_rows: list[dict[str, Any]], cases: list[CalibrationCase], bui
         record["synthetic_medians"]["rim_width_mm mean of rim lesions"] = syn_width
         syn_core = float(f"{_core_median(rows):.4g}")
         record["synthetic_medians"]["core_hu of necrotic lesions"] = syn_core
+        syn_calcified = float(f"{_calcified_share(rows):.4g}")
+        record["synthetic_medians"]["share of calcified lesions"] = syn_calcified
         step = _step(knobs, real, syn, noise, rough_cap, ratios, (real_rim, syn_rim), (real_width, syn_width),
-                     (real_core, syn_core))
+                     (real_core, syn_core), (real_calcified, syn_calcified))
         knobs = _damped(knobs, step, gains, last)
     return _averaged(tried[len(tried) // 2:]), history
 

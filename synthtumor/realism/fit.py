@@ -20,10 +20,11 @@
 3. **calibrate** (:mod:`synthtumor.realism.calibrate`): draw lesions with the preset into the
    annotated scans themselves (their tumours refilled with parenchyma, so the scans hold the room
    of healthy ones), measure them with the same code, and move size, contrast, texture, edge,
-   surface roughness, the multi-nodular fraction, elongation, the rim's brightness and reach and
-   the necrotic cores' HU until their medians meet the real ones (the lower quartile for the
-   multi-nodular fraction's sphericity, the mean for the rim's reach; the rim and core knobs only
-   where their laws were fitted);
+   surface roughness, the multi-nodular fraction, elongation, the rim's brightness and reach, the
+   necrotic cores' HU and the calcified share until their medians meet the real ones (the lower
+   quartile for the multi-nodular fraction's sphericity, the mean for the rim's reach, the share
+   of lesions with a speck; the rim, core and calcification knobs only where their laws were
+   fitted);
 4. return the preset mapping with ``provenance``: dataset, cases, lesions, phase, base, every
    measured feature's median and 10-90 % range, the knobs and each calibration round.
 
@@ -151,7 +152,7 @@ def fit_preset(
         knobs, history = calibrate(real_rows, calibration,
                                    lambda k: build_preset(base_raw, base_cfg, laws, k, phase_key, name),
                                    start, max_rough(base_cfg), rounds=rounds, reps=reps, seed=seed,
-                                   settings=settings, progress=say, fixed=_unfitted_knobs(laws.patterns))
+                                   settings=settings, progress=say, fixed=_unfitted_knobs(laws))
     preset = build_preset(base_raw, base_cfg, laws, knobs, phase_key, name)
     preset["description"] = f"fitted by synthtumor fit-preset to {len(rows)} lesions of {root}"
     preset["provenance"] = {
@@ -188,8 +189,9 @@ def _kept_appearance(patterns, calcification) -> list[str]:
     return kept
 
 
-def _unfitted_knobs(patterns) -> tuple[str, ...]:
-    """The knobs whose law the preset takes from the base (too few rims or cores to fit one):
-    calibration leaves them alone, as they would move nothing."""
-    laws = {"rim": patterns.rim_hu, "rim_width": patterns.rim_width_mm, "necrosis": patterns.necrosis_hu}
-    return tuple(name for name, law in laws.items() if law is None)
+def _unfitted_knobs(laws) -> tuple[str, ...]:
+    """The knobs whose law the preset takes from the base (too few rims, cores or calcified
+    lesions to fit one): calibration leaves them alone, as they would move nothing."""
+    fitted = {"rim": laws.patterns.rim_hu, "rim_width": laws.patterns.rim_width_mm,
+              "necrosis": laws.patterns.necrosis_hu, "calcification": laws.calcification.hu}
+    return tuple(name for name, law in fitted.items() if law is None)

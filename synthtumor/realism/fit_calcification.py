@@ -1,16 +1,16 @@
 """Fitting a phase's calcifications to annotated lesions: how often, how many specks, how bright
 and how large.
 
-Each lesion's specks are measured by :mod:`synthtumor.realism.interior` (``calcified_specks``,
-``calcification_peak_hu``, ``calcification_sigma_mm``). From the lesions where that could be
-measured (``n``, those with a reference HU):
+Each lesion's specks are measured by :mod:`synthtumor.realism.calcification`
+(``calcified_specks``, ``calcification_peak_hu``, ``calcification_sigma_mm``). From the measured
+lesions:
 
 * ``calcification_prob``: the share of them with at least one speck, from ``MIN_MEASURED`` (5)
   measured lesions on;
 * from ``MIN_CALCIFIED`` (3) calcified lesions on, also:
 
-  - ``calcification_count``: ``U{a..b}``, the fewest and most specks of a calcified lesion
-    (at most 20);
+  - ``calcification_count``: ``U{a..b}``, the 10th and 90th percentiles (rounded) of the specks
+    per calcified lesion (at least 1, at most 20; one fragmented lesion does not set the top);
   - ``calcification_sigma_mm``: the median of the lesions' speck sizes (mm, clipped to
     [0.5, 5]);
   - ``calcification_hu``: a positive law of each lesion's speck amplitude, its peak voxel's
@@ -18,10 +18,13 @@ measured (``n``, those with a reference HU):
     renderer draws a speck as a Gaussian sampled at voxel centres, so a speck smaller than a
     voxel peaks below its amplitude);
 
-  with fewer the base preset's laws stay and only the share is fitted.
+  with fewer the base preset's laws stay and only the share is fitted. Calibration then scales
+  the share (the ``calcification`` knob, :mod:`synthtumor.realism.calibrate`): a drawn speck can
+  fall where the lesion leaves no voxel, or read too dim to be seen, as a real one can.
 
 Where the scans are in the ``arterial`` phase nothing is fitted (the base is kept): an arterial
-vessel or an enhancing nodule inside a mask reads as bright as a calcification. ``source`` says
+vessel or an enhancing nodule inside a mask reads as bright as a calcification (this needs the
+phase: arterial scans fitted as ``default`` are measured like any other). ``source`` says
 why in each case. Everything is deterministic (no random draw).
 """
 
@@ -86,6 +89,12 @@ def sampled_peak_fraction(sigma_mm: float, spacing_mm: Sequence[float]) -> float
     return out
 
 
+def _count_range(counts: Sequence[int]) -> tuple[int, int]:
+    low, high = (int(round(float(q))) for q in np.percentile(counts, [10, 90]))
+    low = min(max(low, 1), MAX_SPECKS)
+    return low, min(max(high, low), MAX_SPECKS)
+
+
 def fit_calcification(rows: Sequence[dict[str, Any]], spacings: Sequence[Sequence[float]],
                       phase_key: str) -> FittedCalcification:
     """Fit the calcification keys of the module docstring.
@@ -105,7 +114,7 @@ def fit_calcification(rows: Sequence[dict[str, Any]], spacings: Sequence[Sequenc
                                                      f"{MIN_MEASURED} needed)"})
     calcified = [(r, s) for r, s in measured if r["calcified_specks"] >= 1]
     prob = float(f"{len(calcified) / len(measured):.4g}")
-    record = {"source": "measured specks (synthtumor.realism.interior)", "lesions_measured": len(measured),
+    record = {"source": "measured specks (synthtumor.realism.calcification)", "lesions_measured": len(measured),
               "calcified": len(calcified)}
     if len(calcified) < MIN_CALCIFIED:
         record["laws"] = f"base preset's count, size and HU (fewer than {MIN_CALCIFIED} calcified lesions)"
@@ -116,7 +125,7 @@ def fit_calcification(rows: Sequence[dict[str, Any]], spacings: Sequence[Sequenc
                   for (r, s), sig in zip(calcified, sigmas)]
     return FittedCalcification(
         prob=prob,
-        count=(min(min(counts), MAX_SPECKS), min(max(counts), MAX_SPECKS)),
+        count=_count_range(counts),
         sigma_mm=float(f"{np.median(sigmas):.4g}"),
         hu=fit_positive(amplitudes, "speck amplitude (HU over the viable tissue), peak voxel over its sampled fraction",
                         floor=1.0, cap=2000.0),

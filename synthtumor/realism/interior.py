@@ -34,20 +34,10 @@ Per lesion (NaN where a band holds fewer than ``MIN_BAND_VOXELS``, 10):
   darker than the midpoint of the middle's and the core's medians, ``n`` all the lesion's voxels
   (the necrotic share of the radius, as a sphere's core); NaN unless ``core_drop_hu`` is defined.
 
-Calcifications: a lesion voxel is calcified when its HU is at least ``CALCIFIED_HU`` (150 HU) above
-the lesion's reference (the middle's median; where it has no middle, the median of all its voxels)
-and at least ``CALCIFIED_MIN_HU`` (200 HU) absolute: above any enhancing rim or necrosis, below
-the 300-1000 HU of a calcified focus once a voxel's partial volume has dimmed it. Calcified voxels
-and their halo (the voxels at least ``CALCIFIED_HALO_HU``, 30 HU, above the reference that connect
-to them: the scan's blur of the speck) count in no ``viable_std_hu`` (one speck of 500 HU would
-multiply a viable tissue's std several times). A speck is a 26-connected part of calcified voxels:
-
-* ``calcified_specks``: how many (0 for a lesion without);
-* ``calcification_peak_hu``: the median over the specks of the brightest voxel's HU above the
-  reference;
-* ``calcification_sigma_mm``: the median over the specks of the Gaussian sigma whose
-  half-maximum ball holds as much volume as the speck's voxels at or above half its peak
-  excess: ``(3 V / (4 pi))^(1/3) / sqrt(2 ln 2)`` (mm; one 1.5 x 1.5 x 2 mm voxel gives 0.87).
+Calcified specks (:mod:`synthtumor.realism.calcification`, ``calcified_specks``,
+``calcified_fraction``, ``calcification_peak_hu``, ``calcification_sigma_mm``) are measured
+against the middle's median and spread (those of all voxels where there is no middle); their
+voxels and halo count in no ``viable_std_hu``.
 
 A lesion is called ``rim`` when ``rim_hu >= RIM_HU`` (10 HU) and ``necrotic`` when
 ``core_drop_hu >= NECROSIS_HU`` (10 HU): thresholds above what a smooth texture of a few HU
@@ -62,8 +52,9 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["PERIPHERY_MM", "CORE_REL", "MIN_BAND_VOXELS", "RIM_HU", "NECROSIS_HU", "CALCIFIED_HU",
-           "CALCIFIED_MIN_HU", "INTERIOR_KEYS",
+from synthtumor.realism.calcification import CALCIFICATION_KEYS, measure_calcification
+
+__all__ = ["PERIPHERY_MM", "CORE_REL", "MIN_BAND_VOXELS", "RIM_HU", "NECROSIS_HU", "INTERIOR_KEYS",
            "interior_profile", "is_rim", "is_necrotic", "is_plain"]
 
 PERIPHERY_MM = 3.0
@@ -71,17 +62,15 @@ CORE_REL = 0.55
 MIN_BAND_VOXELS = 10
 RIM_HU = 10.0
 NECROSIS_HU = 10.0
-CALCIFIED_HU = 150.0
-CALCIFIED_MIN_HU = 200.0
-CALCIFIED_HALO_HU = 30.0
 INTERIOR_KEYS = ("rim_hu", "rim_width_mm", "core_drop_hu", "core_hu", "core_radius_fraction", "viable_offset_hu",
-                 "viable_std_hu", "calcified_specks", "calcification_peak_hu", "calcification_sigma_mm")
+                 "viable_std_hu", *CALCIFICATION_KEYS)
 #: Depth bin (mm) of the rim width and the fewest voxels a bin needs.
 _BIN_MM = 0.5
 _MIN_BIN_VOXELS = 5
 
 
-def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str, float]:
+def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing,
+                     exclude: np.ndarray | None = None) -> dict[str, float]:
     """The keys of :data:`INTERIOR_KEYS` for one lesion (see module docstring).
 
     Args:
@@ -89,6 +78,7 @@ def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str
         lesion: its mask on the crop (need not touch the crop's border: depth counts the crop's
             border as outside).
         spacing: voxel size per axis (mm).
+        exclude: voxels of the crop never called calcified (labelled vessels), or None.
     """
     lesion = np.asarray(lesion, dtype=bool)
     out = dict.fromkeys(INTERIOR_KEYS, math.nan)
@@ -103,7 +93,6 @@ def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str
     rel = d / float(d.max())
     lesion_mean = float(hu.mean())
     inside = below_surface[lesion]  # the surface layer's partial volume with the surroundings counts in no band
-    all_median = float(np.median(hu))
     d, hu, rel = d[inside], hu[inside], rel[inside]
     bands = {"periphery": d <= PERIPHERY_MM, "middle": (d > PERIPHERY_MM) & (rel < CORE_REL), "core": rel >= CORE_REL}
     med = {k: float(np.median(hu[m])) if int(m.sum()) >= MIN_BAND_VOXELS else math.nan for k, m in bands.items()}
@@ -112,7 +101,12 @@ def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str
     if not math.isfinite(inner) and int((d > PERIPHERY_MM).sum()) >= MIN_BAND_VOXELS:
         viable = d > PERIPHERY_MM
         inner = float(np.median(hu[viable]))
-    calcified = _calcification(image, lesion, inner if math.isfinite(inner) else all_median, spacing, out)
+    pool = hu[viable] if math.isfinite(inner) else image[lesion]
+    reference = float(np.median(pool))
+    spread = 1.4826 * float(np.median(np.abs(pool - reference)))
+    calcification, calcified = measure_calcification(image, lesion, below_surface, reference, spread, spacing,
+                                                     exclude)
+    out.update(calcification)
     if math.isfinite(inner):
         plain = viable & ~calcified[lesion][inside]
         out["viable_std_hu"] = float(hu[plain].std()) if plain.any() else math.nan
@@ -126,29 +120,6 @@ def interior_profile(image: np.ndarray, lesion: np.ndarray, spacing) -> dict[str
         dark = int(np.count_nonzero(hu < 0.5 * (med["middle"] + med["core"])))
         out["core_radius_fraction"] = (dark / lesion.sum()) ** (1.0 / 3.0)
     return out
-
-
-def _calcification(image: np.ndarray, lesion: np.ndarray, reference: float, spacing, out: dict) -> np.ndarray:
-    """Fill the calcification keys of ``out`` (module docstring); return the calcified voxels and their halo."""
-    calcified = lesion & (image >= max(reference + CALCIFIED_HU, CALCIFIED_MIN_HU))
-    out["calcified_specks"] = 0.0
-    if not calcified.any():
-        return calcified
-    labels, n = ndi.label(calcified, structure=np.ones((3, 3, 3), bool))
-    voxel_mm3 = float(np.prod(np.asarray(spacing, dtype=float)))
-    peaks, sigmas = [], []
-    for index, box in enumerate(ndi.find_objects(labels), start=1):
-        excess = image[box][labels[box] == index] - reference
-        peak = float(excess.max())
-        half_volume = np.count_nonzero(excess >= 0.5 * peak) * voxel_mm3
-        peaks.append(peak)
-        sigmas.append((3.0 * half_volume / (4.0 * math.pi)) ** (1.0 / 3.0) / math.sqrt(2.0 * math.log(2.0)))
-    out["calcified_specks"] = float(n)
-    out["calcification_peak_hu"] = float(np.median(peaks))
-    out["calcification_sigma_mm"] = float(np.median(sigmas))
-    halo, _ = ndi.label(lesion & (image >= reference + CALCIFIED_HALO_HU), structure=np.ones((3, 3, 3), bool))
-    touched = np.unique(halo[calcified])
-    return np.isin(halo, touched[touched > 0])
 
 
 def _rim_width(d: np.ndarray, hu: np.ndarray, inner: float) -> float:

@@ -119,6 +119,7 @@ def measure_case(case: Case, settings: FeatureSettings | None = None, reach_mm: 
                          "vessel_distance_mm": vessel, "surface_distance_mm": surface,
                          "subcapsular": float(surface <= diag),
                          "neighbour_gap_mm": gap if gap <= reach_mm else math.nan,
-                         **interior_profile(case.image[crop], lesion, spacing)})
+                         **interior_profile(case.image[crop], lesion, spacing,
+                                            None if case.vessels is None else case.vessels[crop])})
     return MeasuredCase(case.case_id, case.phase.value, rows, base.skipped, float(prepared.noise_sigma_hu),
                         float(prepared.parenchyma_median_hu), tuple(float(v) for v in spacing))

@@ -30,7 +30,8 @@ preset key                      fitted from
                                 have one); ``calcification_prob``, ``_count``, ``_sigma_mm``,
                                 ``_hu``: from the measured specks (:mod:`.fit_calcification`;
                                 the base's where too few lesions are calcified, and in the
-                                arterial phase); the base's other pattern parameters; ``contrast_hu``:
+                                arterial phase; the share times the ``calcification`` knob); the
+                                base's other pattern parameters; ``contrast_hu``:
                                 measured contrast (HU) of the viable tissue (the lesion's contrast
                                 plus its ``viable_offset_hu``) plus the ``contrast`` knob;
                                 ``texture``: the excess of the viable tissue's std (the middle
@@ -67,7 +68,8 @@ from synthtumor.realism.fit_patterns import FittedPatterns, fit_patterns
 from synthtumor.realism.interior import is_plain
 from synthtumor.realism.lesion_measures import MeasuredCase
 
-__all__ = ["MIN_PLAIN_LESIONS", "FittedLaws", "Knobs", "fit_laws", "build_preset", "excess_texture", "plain_lesions",
+__all__ = ["MIN_PLAIN_LESIONS", "MAX_CALCIFIED_FRACTION", "FittedLaws", "Knobs", "fit_laws", "build_preset",
+           "excess_texture", "plain_lesions",
            "viable_contrast", "viable_std"]
 
 #: Largest axis ratio a preset takes (shape_laws: elongation ratios in [1, 6]).
@@ -95,6 +97,7 @@ class Knobs:
     rim: float = 1.0  # scales the fitted rim_hu law
     rim_width: float = 1.0  # scales the fitted rim_width_mm law
     necrosis: float = 0.0  # shifts the fitted necrosis_hu law (HU)
+    calcification: float = 1.0  # scales the fitted calcification share (at most 1)
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(f"{getattr(self, k):.5g}") for k in self.__dataclass_fields__}
@@ -133,6 +136,8 @@ def fit_laws(cases: list[MeasuredCase], base: GeneratorConfig, phase_key: str = 
     long = [r["radius_1_mm"] / r["radius_2_mm"] for _, r in rows if r["radius_2_mm"] > 0]
     flat = [r["radius_2_mm"] / r["radius_3_mm"] for _, r in rows if r["radius_3_mm"] > 0]
     textured = [(c, r, viable_std(r)) for c, r in rows]
+    if not any(math.isfinite(std) for _, _, std in textured):  # every lesion calcified: their whole spread
+        textured = [(c, r, r["std_hu"]) for c, r in rows]
     textured = [(c, r, std) for c, r, std in textured if math.isfinite(std) and c.noise_sigma_hu > 0]
     excess = [excess_texture(std, c.noise_sigma_hu) for c, _, std in textured]
     radii_t = [r["equivalent_radius_mm"] for _, r, _ in textured]
@@ -193,24 +198,48 @@ def plain_lesions(items: list, row_of=lambda item: item) -> list:
     return plain if len(plain) >= MIN_PLAIN_LESIONS else list(items)
 
 
+#: A lesion with more of its voxels calcified than this is left out of the contrast and texture
+#: laws (a calcified mass, or lipiodol after TACE, says nothing about the viable tissue).
+MAX_CALCIFIED_FRACTION = 0.3
+
+
+def _calcified(row: dict[str, Any]) -> bool:
+    return row.get("calcified_specks", 0.0) >= 1
+
+
 def viable_std(row: dict[str, Any]) -> float:
-    """The std (HU) of the lesion's viable tissue (middle band; :mod:`synthtumor.realism.interior`),
-    else of the whole lesion (a lesion too small for a middle)."""
+    """The std (HU) of the lesion's viable tissue (middle band without calcified specks;
+    :mod:`synthtumor.realism.interior`), else of the whole lesion (a lesion too small for a
+    middle); NaN (left out) for a lesion too small for a middle that holds a speck, and for one
+    more than :data:`MAX_CALCIFIED_FRACTION` calcified."""
+    if row.get("calcified_fraction", 0.0) > MAX_CALCIFIED_FRACTION:
+        return math.nan
     value = row.get("viable_std_hu", math.nan)
-    return value if math.isfinite(value) else row["std_hu"]
+    if math.isfinite(value):
+        return value
+    return math.nan if _calcified(row) else row["std_hu"]
 
 
 def viable_contrast(row: dict[str, Any]) -> float:
     """The contrast (HU) of the lesion's viable tissue: its contrast plus its viable offset
-    (:mod:`synthtumor.realism.interior`; 0 where it has none: a lesion too small for one)."""
+    (:mod:`synthtumor.realism.interior`; 0 where it has none: a lesion too small for one); NaN
+    (left out) where a speck would raise that lesion's mean, and for a lesion more than
+    :data:`MAX_CALCIFIED_FRACTION` calcified."""
+    if row.get("calcified_fraction", 0.0) > MAX_CALCIFIED_FRACTION:
+        return math.nan
     offset = row.get("viable_offset_hu", math.nan)
-    return row["contrast_hu"] + (offset if math.isfinite(offset) else 0.0)
+    if math.isfinite(offset):
+        return row["contrast_hu"] + offset
+    return math.nan if _calcified(row) else row["contrast_hu"]
 
 
 def _viable_contrast(rows: list[dict[str, Any]]) -> Law:
     """The contrast law of the viable tissue (:func:`viable_contrast` of each lesion)."""
-    return fit_signed([viable_contrast(r) for r in rows],
-                      "contrast of the viable tissue (middle band) against the 5 mm shell (HU)")
+    values = [viable_contrast(r) for r in rows]
+    if not any(math.isfinite(v) for v in values):  # every lesion calcified: their whole contrast
+        return fit_signed([r["contrast_hu"] for r in rows], "contrast of the whole lesion against the 5 mm shell "
+                          "(HU; every lesion calcified)")
+    return fit_signed(values, "contrast of the viable tissue (middle band) against the 5 mm shell (HU)")
 
 
 def max_rough(base: GeneratorConfig) -> float:
@@ -245,6 +274,8 @@ def build_preset(base_raw: dict[str, Any], base: GeneratorConfig, laws: FittedLa
     appearance.setdefault("patterns", dict(law.patterns))
     appearance.update(laws.patterns.appearance_keys())
     appearance.update(laws.calcification.appearance_keys())
+    if laws.calcification.hu is not None:  # a speck can fall where nothing is drawn, or read too dim
+        appearance["calcification_prob"] = float(f"{min(1.0, laws.calcification.prob * knobs.calcification):.4g}")
     if laws.patterns.patterns is not None and laws.patterns.necrosis_by_size is None:
         appearance.pop("necrosis_by_size", None)  # fitted patterns without a size law replace the base's
     if laws.patterns.rim_hu is not None:

@@ -69,3 +69,30 @@ def test_calcified_lesions_drawn_by_the_generator_are_recovered():
     assert len(rows) >= 5 and fitted.prob >= 0.8
     assert fitted.sigma_mm == pytest.approx(1.2, abs=0.4)
     assert fitted.hu.fitted["median"] == pytest.approx(400.0, rel=0.3)
+
+
+def test_one_fragmented_lesion_does_not_set_the_count():
+    rows = [_row(1)] * 9 + [_row(15)] + [_row(0)] * 5
+    fitted = fit_calcification(rows, [SPACING] * len(rows), "portal")
+    assert fitted.count[0] == 1 and fitted.count[1] <= 3
+
+
+def test_the_calcification_knob_scales_the_share_and_calibration_steps_it():
+    from synthtumor.realism.calibrate import _step
+    from synthtumor.realism.preset_builder import FittedLaws, Knobs, build_preset
+    from tests.realism.test_preset_builder import _laws
+
+    rows = [_row(0)] * 6 + [_row(1, 300.0, 1.0), _row(3, 400.0, 1.2), _row(2, 200.0, 0.9), _row(1, 350.0, 1.1)]
+    laws: FittedLaws = _laws()
+    laws = FittedLaws(**{**laws.__dict__, "calcification": fit_calcification(rows, [SPACING] * 10, "portal")})
+    base_raw = load_preset_dict("liver_metastasis")
+    base = GeneratorConfig.from_dict(base_raw)
+    for knob, share in ((1.0, 0.4), (2.0, 0.8), (5.0, 1.0)):
+        preset = build_preset(base_raw, base, laws, Knobs(calcification=knob), "portal", "t")
+        assert preset["appearance"]["portal"]["calcification_prob"] == pytest.approx(share)
+    empty = {k: np.asarray([]) for k in ("viable_contrast_hu", "viable_std_hu", "plain_edge_width_mm",
+                                         "edge_width_mm", "irregularity", "sphericity", "elongation")}
+    up = _step(Knobs(), empty, empty, 10.0, 5.0, [], calcified=(0.4, 0.2))
+    unseen = _step(Knobs(), empty, empty, 10.0, 5.0, [], calcified=(0.4, 0.0))
+    held = _step(Knobs(), empty, empty, 10.0, 5.0, [], calcified=(float("nan"), 0.2))
+    assert 1.0 < up.calcification < 2.0 and unseen.calcification == 2.0 and held.calcification == 1.0
