@@ -42,8 +42,9 @@ FEATURE_PRESET_KEYS: dict[str, str] = {
     "equivalent_radius_mm": "size_law (hand-written presets: size_classes_mm, size_jitter)",
     "sphericity": "elongation, nodules.prob, margin_mm (hand-written presets: axis_jitter, lobulation)",
     "irregularity": "margin_mm, margin_scale_mm, nodules, lobulation, irregularity",
-    "contrast_hu": "appearance.<phase>.contrast_hu (also patterns, necrosis_hu, rim_hu)",
-    "std_hu": "appearance.<phase>.texture, texture_size_exponent (also patterns, necrosis_by_size, rim_hu)",
+    "contrast_hu": "appearance.<phase>.contrast_hu (also patterns, necrosis_hu, rim_hu, calcification_prob)",
+    "std_hu": "appearance.<phase>.texture, texture_size_exponent (also patterns, necrosis_by_size, rim_hu, "
+              "calcification_prob, calcification_hu)",
     "glcm_contrast": "appearance.<phase>.texture, texture_scale_mm",
     "glcm_homogeneity": "appearance.<phase>.texture_scale_mm, texture",
     "edge_width_mm": "edge_width_mm (also appearance.<phase>.rim_hu, rim_width_mm, rim_profile)",
