@@ -20,8 +20,10 @@ Sampling laws (one call; all draws from the ``rng`` passed in, in a fixed order)
   ``U(target_hu) - parenchyma median``; texture amplitude ``U(texture) * noise sigma``, times
   ``(r_eq / texture_ref_radius_mm)^texture_size_exponent``; the rest
   as :class:`~synthtumor.generators.config.AppearanceLaw` says;
-* a centre from :func:`~synthtumor.lesions.placement.draw_centre`; with no room, the
-  ``on_no_room`` policy: ``shrink`` (radii x 0.8 until ``min_radius_mm``, then an error),
+* a centre from :func:`~synthtumor.lesions.placement.draw_centre`; with no room (for a lesion
+  that may wrap vessels, none with the smallest vessel reach either:
+  :func:`~synthtumor.lesions.placement.wrapping_fallback`), the ``on_no_room`` policy:
+  ``shrink`` (radii x 0.8 until ``min_radius_mm``, then an error),
   ``skip`` (the lesion is left out), or ``error``.
 """
 
@@ -38,7 +40,7 @@ from synthtumor.generators.config import AppearanceLaw, GeneratorConfig
 from synthtumor.generators.laws import draw_value
 from synthtumor.generators.shape_laws import draw_nodules, elongated_axes
 from synthtumor.lesions.mass_effect import ZONE_FACTOR
-from synthtumor.lesions.placement import PlacedLesion, draw_centre, prior_weights
+from synthtumor.lesions.placement import PlacedLesion, draw_centre, prior_weights, wrapping_fallback
 from synthtumor.lesions.render import RenderResult, render_lesions
 from synthtumor.lesions.shape import sequential_sum
 from synthtumor.lesions.spec import IntensitySpec, TumorSpec, lesion_extent_mm
@@ -168,6 +170,7 @@ class HeuristicGenerator(LesionGenerator):
         """
         cfg = self.config
         rules = cfg.placement
+        wrapping = wrapping_fallback(rules)
         weights = prior_weights(prepared, rules.location_prior)
         phase = prepared.case.phase.value
         placed: list[PlacedLesion] = []
@@ -200,6 +203,8 @@ class HeuristicGenerator(LesionGenerator):
                 extent = lesion_extent_mm((r0, r1, r2), lobulation + irregularity, nodules, margin)
                 zone = ZONE_FACTOR * extent if mass > 0 else 0.0
                 centre = draw_centre(prepared, extent, zone, subcapsular, rules, placed, rng, weights)
+                if centre is None and wrapping is not None:
+                    centre = draw_centre(prepared, extent, zone, subcapsular, wrapping, placed, rng, weights)
                 if centre is not None or rules.on_no_room != "shrink" or radii.min() * _SHRINK < rules.min_radius_mm:
                     break
                 radii = radii * _SHRINK

@@ -91,3 +91,37 @@ def test_draw_value_is_rng_uniform_with_no_draw_for_a_fixed_value():
         expected = reference.uniform(a, b) if b > a else a
         assert draw_value(fast, (a, b)) == expected
     assert fast.random() == reference.random()
+
+
+def _vessel_lattice_case():
+    """The blob liver with vertical vessels every 16 mm: no point lies more than ~11 mm from one."""
+    from synthtumor import Case
+
+    case = blob_case(spacing=(1.5, 1.5, 1.5), vessels=False)
+    x, y, _ = np.meshgrid(*[(np.arange(n) - (n - 1) / 2) * s for n, s in zip(case.shape, case.spacing)],
+                          indexing="ij")
+    vessels = (((np.abs((x + 8) % 16 - 8) <= 1.5) & (np.abs((y + 8) % 16 - 8) <= 1.5)) & case.organ)
+    image = np.where(vessels, np.float32(170.0), case.image)
+    return Case(image=image, affine=case.affine, case_id="lattice", organ=case.organ, vessels=vessels,
+                phase=case.phase)
+
+
+def test_a_large_wrapping_lesion_with_no_room_wraps_the_vessels_rather_than_vanishing():
+    case = _vessel_lattice_case()
+    laws = {**LAWS, "size_law": {"kind": "lognormal", "median": 20.0, "sigma": 0.05, "low": 19.0, "high": 21.0},
+            "count_law": {"kind": "empirical", "values": [1], "bandwidth": 0}, "nodules": {"prob": 0},
+            "margin_mm": [0.0, 0.0], "placement": {**LAWS["placement"], "vessel_reach": 0.5, "subcapsular_prob": 1.0}}
+    gen = HeuristicGenerator.from_preset("liver_metastasis", **laws)
+    prep = gen.prepare(case)
+    drawn = 0
+    for seed in range(3):
+        specs = gen.sample(prep, np.random.default_rng(seed))
+        drawn += len(specs)
+        if specs:
+            result = gen.render_result(prep, specs)
+            check_invariants(case, result.case, result, gen.config.placement.vessel_clearance_mm)
+    assert drawn == 3  # 0.5 x 21 mm from every vessel exists nowhere; 0.1 x 21 mm does
+    from synthtumor.lesions.placement import draw_centre
+
+    extent = 21.0 * (1 + 0.2 + 0.2)
+    assert draw_centre(prep, extent, 0.0, True, gen.config.placement, [], np.random.default_rng(0), None) is None

@@ -134,3 +134,14 @@ def test_no_room_is_none_and_orders_survive_attach_and_old_pickles():
     old = pickle.loads(pickle.dumps(prepared))
     del old.__dict__["placement_orders"]  # as pickled by a version without the cache
     assert placement.draw_centre(old, 3.0, 0.0, False, rules, [], np.random.default_rng(0)) is not None
+
+
+def test_only_lesions_that_may_wrap_vessels_fall_back_on_the_smallest_reach():
+    from synthtumor.lesions.placement import MIN_VESSEL_REACH, PlacementRules, wrapping_fallback
+
+    assert wrapping_fallback(PlacementRules()) is None  # reach 1: kept clear of vessels, as every shipped preset
+    assert wrapping_fallback(PlacementRules(vessel_reach=MIN_VESSEL_REACH)) is None
+    rules = PlacementRules(vessel_reach=0.3, vessel_clearance_mm=1.5, subcapsular_prob=0.7)
+    fallback = wrapping_fallback(rules)
+    assert fallback.vessel_reach == MIN_VESSEL_REACH
+    assert (fallback.vessel_clearance_mm, fallback.subcapsular_prob) == (1.5, 0.7)
