@@ -43,6 +43,18 @@ def check_invariants(case, out, result, clearance_mm):
     assert (out.image[new] != case.image[new]).mean() > 0.95
 
 
+def drawn_with_invariants(gen, case, prep, seeds=range(3)) -> int:
+    """Sample and render one call per seed, checking the invariants of each; the lesions drawn."""
+    drawn = 0
+    for seed in seeds:
+        specs = gen.sample(prep, np.random.default_rng(seed))
+        drawn += len(specs)
+        if specs:
+            result = gen.render_result(prep, specs)
+            check_invariants(case, result.case, result, gen.config.placement.vessel_clearance_mm)
+    return drawn
+
+
 @pytest.mark.parametrize("preset", ["liver_metastasis", "liver_hcc", "liver_cyst", "liver_hemangioma", "mixed"])
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.7, 0.7, 5.0)], ids=["1mm", "aniso"])
 def test_invariants_on_synthetic_organs(preset, spacing):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import yaml
 
@@ -15,7 +14,7 @@ from synthtumor.realism import TooFewLesionsError
 from synthtumor.realism.fit import fit_preset
 from tests.commands.test_realism import real_case
 from tests.conftest import blob_case
-from tests.generators.test_heuristic_invariants import check_invariants
+from tests.generators.test_heuristic_invariants import drawn_with_invariants
 
 
 def annotated_dataset(root, seeds=(0, 1, 2)):
@@ -65,14 +64,7 @@ def test_fitted_preset_keeps_the_generator_invariants(fitted, tmp_path):
     gen = HeuristicGenerator.from_preset(str(path))
     case = blob_case(spacing=(1.0, 1.0, 1.0), tumor=True, avoid=True)
     prep = gen.prepare(case)
-    drawn = 0
-    for seed in range(3):
-        specs = gen.sample(prep, np.random.default_rng(seed))
-        drawn += len(specs)
-        if specs:
-            result = gen.render_result(prep, specs)
-            check_invariants(case, result.case, result, gen.config.placement.vessel_clearance_mm)
-    assert drawn > 0
+    assert drawn_with_invariants(gen, case, prep) > 0
 
 
 def test_too_few_or_no_lesions_is_a_one_line_error(tmp_path):
