@@ -10,8 +10,9 @@ volume has dimmed it; and at least ``NOISE_SIGMAS`` (5) times the tissue's robus
 ``R`` (``1.4826 x`` the median absolute deviation of the voxels ``R`` is the median of), so that
 the bright tail of a noisy or heterogeneous lesion (a 40 HU noise on a thin low-dose slice, a
 large lesion's 50 HU texture) is not taken for specks. Where ``R`` itself reaches 200 HU (a
-lesion dense throughout), every voxel from 200 HU on is calcified. Post-TACE lipiodol reads the
-same and is counted as calcium.
+lesion dense throughout), every voxel from 200 HU on is calcified, and only the count and the
+fraction are measured (no viable tissue to take a speck's peak or size against). Post-TACE
+lipiodol reads the same and is counted as calcium.
 
 A **speck** is a 26-connected part of calcified voxels. Per lesion (:data:`CALCIFICATION_KEYS`):
 
@@ -38,12 +39,15 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["CALCIFIED_HU", "NOISE_SIGMAS", "CALCIFIED_MIN_HU", "CALCIFIED_HALO_HU", "HALO_MIN_MM", "CALCIFICATION_KEYS",
-           "measure_calcification"]
+           "MAX_CALCIFIED_FRACTION", "measure_calcification"]
 
 CALCIFIED_HU = 150.0
 NOISE_SIGMAS = 5.0
 CALCIFIED_MIN_HU = 200.0
 CALCIFIED_HALO_HU = 30.0
+#: A lesion with more of its voxels calcified than this is not a lesion holding specks but a
+#: calcified mass (or lipiodol after TACE): it counts in the calcified share, in no other law.
+MAX_CALCIFIED_FRACTION = 0.3
 HALO_MIN_MM = 2.0
 CALCIFICATION_KEYS = ("calcified_specks", "calcified_fraction", "calcification_peak_hu", "calcification_sigma_mm")
 _FULL = np.ones((3, 3, 3), bool)
@@ -76,9 +80,9 @@ def measure_calcification(image: np.ndarray, lesion: np.ndarray, below_surface: 
         exclude: voxels never called calcified (labelled vessels), or None.
     """
     sp = np.asarray(spacing, dtype=float)
+    dense = reference >= CALCIFIED_MIN_HU
     above = max(CALCIFIED_HU, NOISE_SIGMAS * spread_hu)
-    threshold = CALCIFIED_MIN_HU if reference >= CALCIFIED_MIN_HU else max(reference + above, CALCIFIED_MIN_HU)
-    calcified = below_surface & (image >= threshold)
+    calcified = below_surface & (image >= (CALCIFIED_MIN_HU if dense else max(reference + above, CALCIFIED_MIN_HU)))
     if exclude is not None:
         calcified &= ~exclude
     out = {"calcified_specks": 0.0, "calcified_fraction": 0.0, "calcification_peak_hu": math.nan,
@@ -86,6 +90,9 @@ def measure_calcification(image: np.ndarray, lesion: np.ndarray, below_surface: 
     if not calcified.any():
         return out, calcified
     labels, n = ndi.label(calcified, structure=_FULL)
+    out.update(calcified_specks=float(n), calcified_fraction=float(calcified.sum() / lesion.sum()))
+    if dense:  # no viable tissue to measure specks against: share and fraction only
+        return out, calcified
     peaks, sigmas = [], []
     for index, box in enumerate(ndi.find_objects(labels), start=1):
         values = np.where(labels[box] == index, image[box], -np.inf)
@@ -95,8 +102,7 @@ def measure_calcification(image: np.ndarray, lesion: np.ndarray, below_surface: 
         volume = _half_max_volume_mm3(image, lesion, box, peak_at, reference + 0.5 * peak, sp)
         peaks.append(peak)
         sigmas.append((3.0 * volume / (4.0 * math.pi)) ** (1.0 / 3.0) / math.sqrt(2.0 * math.log(2.0)))
-    out.update(calcified_specks=float(n), calcified_fraction=float(calcified.sum() / lesion.sum()),
-               calcification_peak_hu=float(np.median(peaks)), calcification_sigma_mm=float(np.median(sigmas)))
+    out.update(calcification_peak_hu=float(np.median(peaks)), calcification_sigma_mm=float(np.median(sigmas)))
     reach = max(2.0 * out["calcification_sigma_mm"], HALO_MIN_MM)
     near = ndi.distance_transform_edt(~calcified, sampling=sp) <= reach
     halo, _ = ndi.label(lesion & near & (image >= reference + CALCIFIED_HALO_HU), structure=_FULL)

@@ -7,7 +7,8 @@ lesions:
 
 * ``calcification_prob``: the share of them with at least one speck, from ``MIN_MEASURED`` (5)
   measured lesions on;
-* from ``MIN_CALCIFIED`` (3) calcified lesions on, also:
+* from ``MIN_CALCIFIED`` (3) calcified lesions holding specks on (those no more than
+  ``MAX_CALCIFIED_FRACTION``, 30 %, calcified: a calcified mass counts in the share only), also:
 
   - ``calcification_count``: ``U{a..b}``, the 10th and 90th percentiles (rounded) of the specks
     per calcified lesion (at least 1, at most 20; one fragmented lesion does not set the top);
@@ -39,6 +40,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from synthtumor.generators.laws import Law
+from synthtumor.realism.calcification import MAX_CALCIFIED_FRACTION
 from synthtumor.realism.fit_laws import fit_positive
 
 __all__ = ["FittedCalcification", "MIN_MEASURED", "MIN_CALCIFIED", "MAX_SPECKS", "fit_calcification",
@@ -112,12 +114,15 @@ def fit_calcification(rows: Sequence[dict[str, Any]], spacings: Sequence[Sequenc
     if len(measured) < MIN_MEASURED:
         return FittedCalcification(record={"source": f"base preset (only {len(measured)} lesion(s) measured; "
                                                      f"{MIN_MEASURED} needed)"})
-    calcified = [(r, s) for r, s in measured if r["calcified_specks"] >= 1]
-    prob = float(f"{len(calcified) / len(measured):.4g}")
+    any_calcified = [(r, s) for r, s in measured if r["calcified_specks"] >= 1]
+    prob = float(f"{len(any_calcified) / len(measured):.4g}")
+    calcified = [(r, s) for r, s in any_calcified if r.get("calcified_fraction", 0.0) <= MAX_CALCIFIED_FRACTION
+                 and math.isfinite(r.get("calcification_peak_hu", math.nan))]
     record = {"source": "measured specks (synthtumor.realism.calcification)", "lesions_measured": len(measured),
-              "calcified": len(calcified)}
+              "calcified": len(any_calcified), "holding_specks": len(calcified)}
     if len(calcified) < MIN_CALCIFIED:
-        record["laws"] = f"base preset's count, size and HU (fewer than {MIN_CALCIFIED} calcified lesions)"
+        record["laws"] = (f"base preset's count, size and HU (fewer than {MIN_CALCIFIED} calcified lesions "
+                          "holding specks)")
         return FittedCalcification(prob=prob, record=record)
     counts = [int(r["calcified_specks"]) for r, _ in calcified]
     sigmas = [float(np.clip(r["calcification_sigma_mm"], *SIGMA_RANGE_MM)) for r, _ in calcified]

@@ -61,6 +61,7 @@ import numpy as np
 from synthtumor.generators.config import AppearanceLaw, GeneratorConfig
 from synthtumor.generators.laws import Law
 from synthtumor.lesions.shape import VOXEL_BOX_STD
+from synthtumor.realism.calcification import MAX_CALCIFIED_FRACTION
 from synthtumor.realism.fit_calcification import FittedCalcification, fit_calcification
 from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
                                          scale_law, shift_law, summary)
@@ -68,7 +69,7 @@ from synthtumor.realism.fit_patterns import FittedPatterns, fit_patterns
 from synthtumor.realism.interior import is_plain
 from synthtumor.realism.lesion_measures import MeasuredCase
 
-__all__ = ["MIN_PLAIN_LESIONS", "MAX_CALCIFIED_FRACTION", "FittedLaws", "Knobs", "fit_laws", "build_preset",
+__all__ = ["MIN_PLAIN_LESIONS", "FittedLaws", "Knobs", "fit_laws", "build_preset",
            "excess_texture", "plain_lesions",
            "viable_contrast", "viable_std"]
 
@@ -196,11 +197,6 @@ def plain_lesions(items: list, row_of=lambda item: item) -> list:
     the boundary widens the measured 10-90 % edge, which the rendered rim adds again."""
     plain = [item for item in items if is_plain(row_of(item))]
     return plain if len(plain) >= MIN_PLAIN_LESIONS else list(items)
-
-
-#: A lesion with more of its voxels calcified than this is left out of the contrast and texture
-#: laws (a calcified mass, or lipiodol after TACE, says nothing about the viable tissue).
-MAX_CALCIFIED_FRACTION = 0.3
 
 
 def _calcified(row: dict[str, Any]) -> bool:

@@ -86,3 +86,16 @@ def test_the_bright_tail_of_a_noisy_lesion_is_no_speck_but_a_real_speck_in_it_is
         assert interior_profile(noisy, lesion, SPACING)["calcified_specks"] == 0
         specked = noisy + _speck(x, y, z, (8.5, 0.5, 0.5), 600.0, 1.2)
         assert interior_profile(specked, lesion, SPACING)["calcified_specks"] == 1
+
+
+def test_a_dense_lesion_with_cooler_dense_parts_is_measured_without_a_peak():
+    """A lesion dense throughout (450 HU) with a 250 HU outer shell: both dense, neither a speck of the other."""
+    x, y, z, lesion = _ball()
+    r = np.sqrt(x * x + y * y + z * z)
+    image = _lesion_image(lesion)
+    image[lesion] = 450.0
+    image[lesion & (r > 8.0) & (r <= 9.5)] = 100.0
+    image[lesion & (r > 9.5)] = 250.0
+    row = interior_profile(image, lesion, SPACING)
+    assert row["calcified_fraction"] > 0.3 and row["calcified_specks"] >= 1
+    assert math.isnan(row["calcification_peak_hu"]) and math.isnan(row["calcification_sigma_mm"])

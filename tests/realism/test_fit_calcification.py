@@ -96,3 +96,11 @@ def test_the_calcification_knob_scales_the_share_and_calibration_steps_it():
     unseen = _step(Knobs(), empty, empty, 10.0, 5.0, [], calcified=(0.4, 0.0))
     held = _step(Knobs(), empty, empty, 10.0, 5.0, [], calcified=(float("nan"), 0.2))
     assert 1.0 < up.calcification < 2.0 and unseen.calcification == 2.0 and held.calcification == 1.0
+
+
+def test_a_calcified_mass_counts_in_the_share_only():
+    dense = {"calcified_specks": 1.0, "calcified_fraction": 0.9, "calcification_peak_hu": float("nan"),
+             "calcification_sigma_mm": float("nan")}
+    rows = [_row(0)] * 5 + [dense] * 3 + [_row(1, 300.0, 1.0)] * 2
+    fitted = fit_calcification(rows, [SPACING] * len(rows), "portal")
+    assert fitted.prob == pytest.approx(0.5) and fitted.hu is None and "holding specks" in fitted.record["laws"]
