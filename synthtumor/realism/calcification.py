@@ -39,7 +39,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["CALCIFIED_HU", "NOISE_SIGMAS", "CALCIFIED_MIN_HU", "CALCIFIED_HALO_HU", "HALO_MIN_MM", "CALCIFICATION_KEYS",
-           "MAX_CALCIFIED_FRACTION", "measure_calcification"]
+           "MAX_CALCIFIED_FRACTION", "measure_calcification", "is_calcified", "is_calcified_mass"]
 
 CALCIFIED_HU = 150.0
 NOISE_SIGMAS = 5.0
@@ -53,6 +53,18 @@ CALCIFICATION_KEYS = ("calcified_specks", "calcified_fraction", "calcification_p
 _FULL = np.ones((3, 3, 3), bool)
 #: How far (mm) beyond a speck's calcified voxels its half-maximum part is looked for.
 _HALF_MAX_REACH_MM = 4.0
+
+
+def is_calcified(row) -> bool:
+    """The lesion holds at least one calcified speck (``calcified_specks``; False where unmeasured)."""
+    value = row.get("calcified_specks", math.nan)
+    return bool(math.isfinite(value) and value >= 1)
+
+
+def is_calcified_mass(row) -> bool:
+    """More than :data:`MAX_CALCIFIED_FRACTION` of the lesion is calcified (False where unmeasured)."""
+    value = row.get("calcified_fraction", math.nan)
+    return bool(math.isfinite(value) and value > MAX_CALCIFIED_FRACTION)
 
 
 def _half_max_volume_mm3(image: np.ndarray, lesion: np.ndarray, box: tuple[slice, ...], peak_at: tuple[int, ...],

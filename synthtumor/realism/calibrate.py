@@ -71,6 +71,7 @@ from synthtumor.errors import SynthTumorError
 from synthtumor.generators.config import GeneratorConfig
 from synthtumor.generators.heuristic import HeuristicGenerator
 from synthtumor.metrics import label_lesions
+from synthtumor.realism.calcification import is_calcified
 from synthtumor.realism.calibration_cases import REFILL_REACH_MM, CalibrationCase, calibration_case, refill_tumours
 from synthtumor.realism.features import FeatureSettings, case_features
 from synthtumor.realism.interior import interior_profile, is_necrotic, is_plain, is_rim
@@ -170,7 +171,7 @@ def _core_median(rows: list[dict[str, Any]]) -> float:
 
 
 def _calcified_share(rows: list[dict[str, Any]]) -> float:
-    values = [r["calcified_specks"] >= 1 for r in rows if math.isfinite(r.get("calcified_specks", math.nan))]
+    values = [is_calcified(r) for r in rows if math.isfinite(r.get("calcified_specks", math.nan))]
     return float(np.mean(values)) if values else math.nan
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from synthtumor.generators.laws import Law
-from synthtumor.realism.calcification import MAX_CALCIFIED_FRACTION
+from synthtumor.realism.calcification import is_calcified, is_calcified_mass
 from synthtumor.realism.fit_laws import fit_positive
 
 __all__ = ["FittedCalcification", "MIN_MEASURED", "MIN_CALCIFIED", "MAX_SPECKS", "fit_calcification",
@@ -114,10 +114,10 @@ def fit_calcification(rows: Sequence[dict[str, Any]], spacings: Sequence[Sequenc
     if len(measured) < MIN_MEASURED:
         return FittedCalcification(record={"source": f"base preset (only {len(measured)} lesion(s) measured; "
                                                      f"{MIN_MEASURED} needed)"})
-    any_calcified = [(r, s) for r, s in measured if r["calcified_specks"] >= 1]
+    any_calcified = [(r, s) for r, s in measured if is_calcified(r)]
     prob = float(f"{len(any_calcified) / len(measured):.4g}")
-    calcified = [(r, s) for r, s in any_calcified if r.get("calcified_fraction", 0.0) <= MAX_CALCIFIED_FRACTION
-                 and math.isfinite(r.get("calcification_peak_hu", math.nan))]
+    calcified = [(r, s) for r, s in any_calcified
+                 if not is_calcified_mass(r) and math.isfinite(r.get("calcification_peak_hu", math.nan))]
     record = {"source": "measured specks (synthtumor.realism.calcification)", "lesions_measured": len(measured),
               "calcified": len(any_calcified), "holding_specks": len(calcified)}
     if len(calcified) < MIN_CALCIFIED:

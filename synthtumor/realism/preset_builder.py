@@ -61,7 +61,7 @@ import numpy as np
 from synthtumor.generators.config import AppearanceLaw, GeneratorConfig
 from synthtumor.generators.laws import Law
 from synthtumor.lesions.shape import VOXEL_BOX_STD
-from synthtumor.realism.calcification import MAX_CALCIFIED_FRACTION
+from synthtumor.realism.calcification import is_calcified, is_calcified_mass
 from synthtumor.realism.fit_calcification import FittedCalcification, fit_calcification
 from synthtumor.realism.fit_laws import (fit_counts, fit_positive, fit_signed, fit_size_exponent, power_law,
                                          scale_law, shift_law, summary)
@@ -199,34 +199,30 @@ def plain_lesions(items: list, row_of=lambda item: item) -> list:
     return plain if len(plain) >= MIN_PLAIN_LESIONS else list(items)
 
 
-def _calcified(row: dict[str, Any]) -> bool:
-    return row.get("calcified_specks", 0.0) >= 1
-
-
 def viable_std(row: dict[str, Any]) -> float:
     """The std (HU) of the lesion's viable tissue (middle band without calcified specks;
     :mod:`synthtumor.realism.interior`), else of the whole lesion (a lesion too small for a
     middle); NaN (left out) for a lesion too small for a middle that holds a speck, and for one
-    more than :data:`MAX_CALCIFIED_FRACTION` calcified."""
-    if row.get("calcified_fraction", 0.0) > MAX_CALCIFIED_FRACTION:
+    more than :data:`~synthtumor.realism.calcification.MAX_CALCIFIED_FRACTION` calcified."""
+    if is_calcified_mass(row):
         return math.nan
     value = row.get("viable_std_hu", math.nan)
     if math.isfinite(value):
         return value
-    return math.nan if _calcified(row) else row["std_hu"]
+    return math.nan if is_calcified(row) else row["std_hu"]
 
 
 def viable_contrast(row: dict[str, Any]) -> float:
     """The contrast (HU) of the lesion's viable tissue: its contrast plus its viable offset
     (:mod:`synthtumor.realism.interior`; 0 where it has none: a lesion too small for one); NaN
     (left out) where a speck would raise that lesion's mean, and for a lesion more than
-    :data:`MAX_CALCIFIED_FRACTION` calcified."""
-    if row.get("calcified_fraction", 0.0) > MAX_CALCIFIED_FRACTION:
+    :data:`~synthtumor.realism.calcification.MAX_CALCIFIED_FRACTION` calcified."""
+    if is_calcified_mass(row):
         return math.nan
     offset = row.get("viable_offset_hu", math.nan)
     if math.isfinite(offset):
         return row["contrast_hu"] + offset
-    return math.nan if _calcified(row) else row["contrast_hu"]
+    return math.nan if is_calcified(row) else row["contrast_hu"]
 
 
 def _viable_contrast(rows: list[dict[str, Any]]) -> Law:
